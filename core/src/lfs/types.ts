@@ -1,0 +1,94 @@
+import type { Readable } from 'node:stream';
+
+/** Who performs an operation. Authorization beyond space membership comes later. */
+export interface Identity {
+  userId: string;
+  /** Provider administrators may manage storages, spaces and users. */
+  isAdmin: boolean;
+  /** Id of the token the request used, for logs. */
+  tokenId?: string;
+}
+
+export type FileType = 'REG' | 'DIR' | 'SYMLNK';
+
+/** Attributes of a file, as the REST API and CDMI show them. Times are UNIX seconds. */
+export interface FileAttributes {
+  fileId: string;
+  name: string;
+  type: FileType;
+  /** Permission bits, e.g. 0o664. */
+  mode: number;
+  /** Bytes; for directories 0. */
+  size: number;
+  spaceId: string;
+  /** Null for a space root. */
+  parentFileId: string | null;
+  ownerUserId: string;
+  displayUid: number;
+  displayGid: number;
+  creationTime: number;
+  atime: number;
+  mtime: number;
+  ctime: number;
+  hardlinkCount: number;
+  /** Logical path `/<space name>/...`. */
+  path: string;
+  /** Listing cursor of this entry in its parent (its name). */
+  index: string;
+}
+
+export interface SpaceInfo {
+  spaceId: string;
+  name: string;
+  /** File id of the space root directory. */
+  dirId: string;
+  ownerUserId: string;
+  /** Ids of the storages that support the space, the first one preferred for new data. */
+  storageIds: string[];
+}
+
+export interface ListChildrenRequest {
+  /** 1..1000, default 1000. */
+  limit?: number;
+  /** `nextPageToken` of a previous page. */
+  token?: string;
+  /** Start at the first name >= index. */
+  index?: string;
+  /** Shift the start by this many entries (-500..500) relative to `index`. */
+  offset?: number;
+}
+
+export interface ListChildrenResult {
+  children: FileAttributes[];
+  isLast: boolean;
+  /** Null on the last page. */
+  nextPageToken: string | null;
+}
+
+export interface CreateFileRequest {
+  type: 'REG' | 'DIR';
+  /** Defaults: 0o664 for files, 0o775 for directories. */
+  mode?: number;
+  /** Initial content of a regular file. */
+  content?: Readable;
+  /** Expected content length, when known. */
+  size?: number;
+  /** Initial content is written from this byte (zero-filled before). */
+  offset?: number;
+}
+
+export interface WriteRequest {
+  /** Write in place from this byte; undefined truncates and replaces the content. */
+  offset?: number;
+  /** Expected number of bytes, when known (Content-Length). */
+  size?: number;
+}
+
+export interface ReadResult {
+  stream: Readable;
+  /** Size of the whole file when the read started. */
+  fileSize: number;
+}
+
+/** JSON document stored as a file's JSON metadata. */
+export type JsonValue = null | boolean | number | string | JsonValue[] | { [key: string]: JsonValue };
