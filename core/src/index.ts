@@ -7,3 +7,4 @@ export * from './storage/helper.js';
 export * from './storage/config.js';
 export * from './metadata/store.js';
 export * from './lfs/types.js';
+export * from './lfs/api.js';

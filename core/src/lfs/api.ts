@@ -1,0 +1,70 @@
+import type { Readable } from 'node:stream';
+import type {
+  CreateFileRequest,
+  FileAttributes,
+  Identity,
+  JsonValue,
+  ListChildrenRequest,
+  ListChildrenResult,
+  ReadResult,
+  SpaceInfo,
+  WriteRequest,
+} from './types.js';
+
+/**
+ * The logical file system: the one API through which REST, CDMI and embedding
+ * programs reach files. File ids are client-facing CDMI object ids. Errors are
+ * `OpError`: `badIdentifier` for malformed ids, `notFound` for missing files and
+ * spaces, `posix` with an errno for file system conditions (eexist, enotdir, eisdir,
+ * enotempty, eperm), `rangeNotSatisfiable`, `badValue` for invalid arguments.
+ */
+export interface LogicalFileSystem {
+  /** Spaces the user belongs to (all spaces for admins). */
+  listSpaces(who: Identity): Promise<SpaceInfo[]>;
+  getSpace(who: Identity, spaceId: string): Promise<SpaceInfo>;
+
+  /** Resolve `/<space name>/a/b` (leading slash optional) to a file. */
+  lookupPath(who: Identity, logicalPath: string): Promise<FileAttributes>;
+  /** Resolve a path relative to a directory id or a space id. */
+  lookupRelative(who: Identity, baseId: string, relativePath: string): Promise<FileAttributes>;
+
+  getAttributes(who: Identity, fileId: string): Promise<FileAttributes>;
+
+  /** Create a file or directory; throws posix eexist when the name is taken. */
+  create(who: Identity, parentId: string, name: string, request: CreateFileRequest): Promise<FileAttributes>;
+  /**
+   * Create at a path relative to a directory or space id. With `createParents`,
+   * missing intermediate directories are made; otherwise a missing one is `notFound`.
+   */
+  createAtPath(
+    who: Identity,
+    baseId: string,
+    relativePath: string,
+    request: CreateFileRequest & { createParents?: boolean },
+  ): Promise<FileAttributes>;
+
+  listChildren(who: Identity, dirId: string, request: ListChildrenRequest): Promise<ListChildrenResult>;
+
+  /** Stream `[offset, offset + length)` of a regular file; past-the-end bytes are not returned. */
+  read(who: Identity, fileId: string, range?: { offset: number; length?: number }): Promise<ReadResult>;
+  /** Write content; see `WriteRequest`. The file's size and times are updated after the data is stored. */
+  write(who: Identity, fileId: string, data: Readable, request: WriteRequest): Promise<FileAttributes>;
+  truncate(who: Identity, fileId: string, size: number): Promise<FileAttributes>;
+
+  /** Move and/or rename; an existing target file is replaced, an existing target directory must be empty. */
+  rename(who: Identity, fileId: string, newParentId: string, newName: string): Promise<FileAttributes>;
+  /** Delete a file, or a directory with everything below it. A space root cannot be deleted (posix eperm). */
+  remove(who: Identity, fileId: string): Promise<void>;
+
+  setMode(who: Identity, fileId: string, mode: number): Promise<FileAttributes>;
+
+  /** Extended attributes (user-visible, string or JSON values). */
+  getXattrs(who: Identity, fileId: string): Promise<Record<string, JsonValue>>;
+  setXattrs(who: Identity, fileId: string, values: Record<string, JsonValue>): Promise<void>;
+  removeXattrs(who: Identity, fileId: string, names: readonly string[]): Promise<void>;
+
+  /** JSON metadata document; `notFound` when none is set. */
+  getJsonMetadata(who: Identity, fileId: string): Promise<JsonValue>;
+  setJsonMetadata(who: Identity, fileId: string, value: JsonValue): Promise<void>;
+  removeJsonMetadata(who: Identity, fileId: string): Promise<void>;
+}
