@@ -8,3 +8,4 @@ export * from './storage/config.js';
 export * from './metadata/store.js';
 export * from './lfs/types.js';
 export * from './lfs/api.js';
+export * from './spaces/api.js';

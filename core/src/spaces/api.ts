@@ -1,0 +1,84 @@
+import type { StorageConfig } from '../storage/helper.js';
+import type { SpaceInfo } from '../lfs/types.js';
+
+/** A storage registered with this provider. */
+export interface StorageRecord {
+  storageId: string;
+  name: string;
+  /** Helper type, matching a plugin manifest's `type`. */
+  type: string;
+  /** Validated configuration; secret options are present here and redacted when shown. */
+  config: StorageConfig;
+  /** Storage path layout: `canonical` mirrors logical paths, `flat` derives them from file ids. */
+  storagePathType: 'canonical' | 'flat';
+  /** Data on this storage was there before (import); it is never deleted from under users' feet by the worker's own layout. */
+  importedStorage: boolean;
+  /** QoS parameters (key to value); `storageId` is always implied. */
+  qosParameters: Record<string, string>;
+  readonly: boolean;
+}
+
+export interface AddStorageRequest {
+  name: string;
+  type: string;
+  config: Record<string, unknown>;
+  storagePathType?: 'canonical' | 'flat';
+  importedStorage?: boolean;
+  qosParameters?: Record<string, string>;
+  readonly?: boolean;
+}
+
+/** Registered storages and their helpers. */
+export interface StorageRegistry {
+  /** Validate the configuration, verify the storage is reachable, then record it. */
+  add(request: AddStorageRequest): Promise<StorageRecord>;
+  get(storageId: string): Promise<StorageRecord>;
+  list(): Promise<StorageRecord[]>;
+  remove(storageId: string): Promise<void>;
+  /** The configuration as shown to clients, secrets replaced by `*****`. */
+  redacted(record: StorageRecord): Record<string, unknown>;
+}
+
+export interface CreateSpaceRequest {
+  name: string;
+  ownerUserId: string;
+}
+
+export interface SupportSpaceRequest {
+  spaceId: string;
+  storageId: string;
+  /** Support size (quota) in bytes; 0 means unlimited. */
+  size?: number;
+}
+
+/** Spaces, their members and their support by storages. */
+export interface SpaceService {
+  create(request: CreateSpaceRequest): Promise<SpaceInfo>;
+  get(spaceId: string): Promise<SpaceInfo>;
+  findByName(name: string): Promise<SpaceInfo | undefined>;
+  list(): Promise<SpaceInfo[]>;
+  addMember(spaceId: string, userId: string): Promise<void>;
+  isMember(spaceId: string, userId: string): Promise<boolean>;
+  support(request: SupportSpaceRequest): Promise<SpaceInfo>;
+}
+
+/** Counters of an import scan, named as in Onedata's storage import stats. */
+export interface ImportStats {
+  status: 'enqueued' | 'running' | 'completed' | 'failed' | 'aborted';
+  /** Milliseconds since the epoch. */
+  start: number | null;
+  stop: number | null;
+  createdFiles: number;
+  modifiedFiles: number;
+  deletedFiles: number;
+  unmodifiedFiles: number;
+  failedFiles: number;
+  totalScans: number;
+}
+
+/** Registers data already present on a canonical storage as files of a space, without copying it. */
+export interface StorageImporter {
+  /** Scan the space's imported storage now and wait for the scan to end. */
+  scan(spaceId: string): Promise<ImportStats>;
+  stats(spaceId: string): Promise<ImportStats | undefined>;
+}
