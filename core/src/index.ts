@@ -12,3 +12,5 @@ export * from './lfs/types.js';
 export * from './lfs/api.js';
 export * from './spaces/api.js';
 export * from './auth/index.js';
+export * from './storage/dispatcher.js';
+export type { BackoffOptions } from './storage/retry.js';
