@@ -162,7 +162,7 @@ test('two instances on one file see each other', async (t) => {
 test('several processes share one file', async (t) => {
   const path = newDatabasePath();
   await (await openStore(path)).close();
-  const moduleUrl = new URL('../src/index.js', import.meta.url).href;
+  const moduleUrl = new URL('../src/metadata/sqlite/sqlite-store.js', import.meta.url).href;
 
   // Each process appends to one feed and races the others to create the same keys.
   const script = `
