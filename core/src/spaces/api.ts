@@ -1,4 +1,4 @@
-import type { StorageConfig } from '../storage/helper.js';
+import type { StorageConfig, StorageHelper } from '../storage/helper.js';
 import type { SpaceInfo } from '../lfs/types.js';
 
 /** A storage registered with this provider. */
@@ -35,6 +35,10 @@ export interface StorageRegistry {
   get(storageId: string): Promise<StorageRecord>;
   list(): Promise<StorageRecord[]>;
   remove(storageId: string): Promise<void>;
+  /** The dispatched helper of a storage, created on first use and then reused. */
+  helper(storageId: string): Promise<StorageHelper>;
+  /** Close every helper created so far. */
+  close(): Promise<void>;
   /** The configuration as shown to clients, secrets replaced by `*****`. */
   redacted(record: StorageRecord): Record<string, unknown>;
 }

@@ -1,0 +1,300 @@
+import { randomBytes } from 'node:crypto';
+import { inject, injectable } from 'inversify';
+import type { Logger } from 'pino';
+import { OpError } from '../errors.js';
+import { encodeFileId, newFileUuid } from '../ids/file-id.js';
+import { updateDocument } from '../metadata/cas.js';
+import type { ChildEntry, MetadataStore } from '../metadata/store.js';
+import type { LogicalFileSystem } from '../lfs/api.js';
+import {
+  COLLECTIONS,
+  locationKey,
+  type FileDoc,
+  type FileLocationDoc,
+  type SpaceDoc,
+  type SpaceSupport,
+} from '../lfs/model.js';
+import type { Identity } from '../lfs/types.js';
+import type { ListEntry, StorageHelper } from '../storage/helper.js';
+import { TYPES, type Clock } from '../tokens.js';
+import type { CoreOptions } from '../lfs/file-system.js';
+import type { ImportStats, StorageImporter, StorageRegistry } from '../spaces/api.js';
+
+/** Entries read from the storage and from the metadata store per page while scanning. */
+const PAGE_SIZE = 500;
+/** Deepest directory level a scan descends to, as Onedata's default `maxDepth`. */
+const MAX_DEPTH = 65535;
+/** How long a scan holds its lease before it must renew it, in milliseconds. */
+const LEASE_TTL_MS = 60_000;
+
+const SCANNER: Identity = { userId: 'storage-import', isAdmin: true };
+
+type Counter = 'createdFiles' | 'modifiedFiles' | 'deletedFiles' | 'unmodifiedFiles' | 'failedFiles';
+
+interface ScanContext {
+  space: SpaceDoc;
+  support: SpaceSupport;
+  helper: StorageHelper;
+  stats: ImportStats;
+  holder: string;
+  leaseRenewedAtMs: number;
+}
+
+/**
+ * Registers what lies on a space's imported (canonical) storage as the space's files,
+ * metadata only. A re-scan adds new entries, updates those whose size or modification
+ * time changed, and removes those that disappeared from the storage. Storage listings
+ * and the children index are both in byte order of names, so each directory is
+ * compared by one merge pass over the two.
+ */
+@injectable()
+export class StorageImporterImpl implements StorageImporter {
+  constructor(
+    @inject(TYPES.MetadataStore) private readonly store: MetadataStore,
+    @inject(TYPES.StorageRegistry) private readonly storages: StorageRegistry,
+    @inject(TYPES.LogicalFileSystem) private readonly lfs: LogicalFileSystem,
+    @inject(TYPES.Clock) private readonly clock: Clock,
+    @inject(TYPES.Logger) private readonly logger: Logger,
+    @inject(TYPES.CoreOptions) private readonly options: CoreOptions,
+  ) {}
+
+  async stats(spaceId: string): Promise<ImportStats | undefined> {
+    return (await this.store.get<ImportStats>(COLLECTIONS.importStats, spaceId))?.value;
+  }
+
+  async scan(spaceId: string): Promise<ImportStats> {
+    const space = await this.spaceDoc(spaceId);
+    const support = await this.importedSupport(space);
+    const holder = randomBytes(8).toString('hex');
+    const lease = await this.store.acquireLease(`storage-import:${spaceId}`, holder, LEASE_TTL_MS);
+    if (!lease) throw new OpError('conflict', `an import scan of space "${space.name}" is already running`, { spaceId });
+
+    const previous = await this.stats(spaceId);
+    const context: ScanContext = {
+      space,
+      support,
+      helper: await this.storages.helper(support.storageId),
+      holder,
+      leaseRenewedAtMs: this.clock.now(),
+      stats: {
+        status: 'running',
+        start: this.clock.now(),
+        stop: null,
+        createdFiles: 0,
+        modifiedFiles: 0,
+        deletedFiles: 0,
+        unmodifiedFiles: 0,
+        failedFiles: 0,
+        totalScans: (previous?.totalScans ?? 0) + 1,
+      },
+    };
+    await this.store.put(COLLECTIONS.importStats, spaceId, context.stats);
+    this.logger.info({ spaceId, storageId: support.storageId, scan: context.stats.totalScans }, 'import scan started');
+
+    try {
+      const root = await this.fileDoc(space.rootUuid);
+      await this.scanDirectory(context, root, '', 0);
+      context.stats.status = 'completed';
+    } catch (error) {
+      context.stats.status = 'failed';
+      this.logger.error({ err: error, spaceId }, 'import scan failed');
+      throw error;
+    } finally {
+      context.stats.stop = this.clock.now();
+      await this.store.put(COLLECTIONS.importStats, spaceId, context.stats);
+      await this.store.releaseLease(`storage-import:${spaceId}`, holder);
+      this.logger.info({ spaceId, ...context.stats }, 'import scan ended');
+    }
+    return context.stats;
+  }
+
+  private async scanDirectory(context: ScanContext, dir: FileDoc, storagePath: string, depth: number): Promise<void> {
+    await this.keepLease(context);
+    const onStorage = this.storageEntries(context.helper, storagePath);
+    const inMetadata = this.metadataEntries(dir.uuid);
+    let stored = await onStorage.next();
+    let known = await inMetadata.next();
+
+    while (!stored.done || !known.done) {
+      const order = stored.done ? 1 : known.done ? -1 : Buffer.compare(Buffer.from(stored.value.name), Buffer.from(known.value.name));
+      if (order < 0 && !stored.done) {
+        await this.guard(context, stored.value.name, () => this.register(context, dir, storagePath, stored.value as ListEntry, depth));
+        stored = await onStorage.next();
+      } else if (order > 0 && !known.done) {
+        await this.guard(context, known.value.name, () => this.unregister(context, known.value as ChildEntry));
+        known = await inMetadata.next();
+      } else if (!stored.done && !known.done) {
+        const entry = stored.value;
+        const child = known.value;
+        await this.guard(context, entry.name, () => this.compare(context, dir, storagePath, entry, child, depth));
+        stored = await onStorage.next();
+        known = await inMetadata.next();
+      }
+    }
+  }
+
+  /** A storage entry the metadata does not know: create its document (and descend into directories). */
+  private async register(context: ScanContext, dir: FileDoc, dirPath: string, entry: ListEntry, depth: number): Promise<void> {
+    const type = entry.stat.type === 'directory' ? 'DIR' : entry.stat.type === 'file' ? 'REG' : undefined;
+    if (type === undefined) return;
+    const path = joinPath(dirPath, entry.name);
+    const now = this.clock.now();
+    const mtimeMs = entry.stat.mtimeMs;
+    const doc: FileDoc = {
+      uuid: newFileUuid(),
+      spaceId: context.space.spaceId,
+      parentUuid: dir.uuid,
+      name: entry.name,
+      type,
+      mode: (entry.stat.mode ?? (type === 'DIR' ? 0o775 : 0o664)) & 0o7777,
+      size: type === 'REG' ? entry.stat.size : 0,
+      ownerUserId: context.space.ownerUserId,
+      uid: entry.stat.uid ?? 0,
+      gid: entry.stat.gid ?? 0,
+      creationTimeMs: entry.stat.ctimeMs ?? mtimeMs,
+      atimeMs: entry.stat.atimeMs ?? mtimeMs,
+      mtimeMs,
+      ctimeMs: entry.stat.ctimeMs ?? mtimeMs,
+    };
+
+    await this.store.create(COLLECTIONS.file, doc.uuid, doc);
+    if (type === 'REG') await this.store.put(COLLECTIONS.location, locationKey(doc.uuid, context.support.storageId), this.location(context, doc, path, mtimeMs));
+    await this.store.addChild(dir.uuid, entry.name, doc.uuid);
+    await this.store.appendChange(doc.spaceId, { collection: COLLECTIONS.file, key: doc.uuid, deleted: false });
+    context.stats.createdFiles++;
+
+    if (type === 'DIR' && depth + 1 < MAX_DEPTH) await this.scanDirectory(context, doc, path, depth + 1);
+  }
+
+  /** A known name that is no longer on the storage: remove it from the namespace. */
+  private async unregister(context: ScanContext, child: ChildEntry): Promise<void> {
+    const fileId = encodeFileId({ fileUuid: child.childId, spaceId: context.space.spaceId });
+    await this.lfs.remove(SCANNER, fileId).catch((error: unknown) => {
+      if (!(OpError.is(error) && error.kind === 'notFound')) throw error;
+    });
+    context.stats.deletedFiles++;
+  }
+
+  /** A name on both sides: update a file whose size or modification time changed. */
+  private async compare(
+    context: ScanContext,
+    dir: FileDoc,
+    dirPath: string,
+    entry: ListEntry,
+    child: ChildEntry,
+    depth: number,
+  ): Promise<void> {
+    const doc = await this.fileDoc(child.childId);
+    const storedType = entry.stat.type === 'directory' ? 'DIR' : entry.stat.type === 'file' ? 'REG' : undefined;
+    const path = joinPath(dirPath, entry.name);
+
+    if (storedType !== doc.type) {
+      await this.unregister(context, child);
+      await this.register(context, dir, dirPath, entry, depth);
+      return;
+    }
+    if (doc.type === 'DIR') {
+      context.stats.unmodifiedFiles++;
+      if (depth + 1 < MAX_DEPTH) await this.scanDirectory(context, doc, path, depth + 1);
+      return;
+    }
+
+    const key = locationKey(doc.uuid, context.support.storageId);
+    const location = await this.store.get<FileLocationDoc>(COLLECTIONS.location, key);
+    const unchanged = doc.size === entry.stat.size && (location?.value.storageMtimeMs ?? entry.stat.mtimeMs) === entry.stat.mtimeMs;
+    if (unchanged) {
+      context.stats.unmodifiedFiles++;
+      return;
+    }
+
+    await updateDocument<FileDoc>(this.store, COLLECTIONS.file, doc.uuid, (value) => {
+      value.size = entry.stat.size;
+      value.mtimeMs = entry.stat.mtimeMs;
+      value.ctimeMs = this.clock.now();
+    });
+    await this.store.put(COLLECTIONS.location, key, this.location(context, doc, path, entry.stat.mtimeMs, entry.stat.size));
+    await this.store.appendChange(doc.spaceId, { collection: COLLECTIONS.file, key: doc.uuid, deleted: false });
+    context.stats.modifiedFiles++;
+  }
+
+  /** Count a failure on one entry and go on with the rest, as Onedata's import does. */
+  private async guard(context: ScanContext, name: string, action: () => Promise<void>): Promise<void> {
+    try {
+      await action();
+    } catch (error) {
+      context.stats.failedFiles++;
+      this.logger.warn({ err: error, spaceId: context.space.spaceId, name }, 'import of one entry failed');
+    }
+  }
+
+  private location(context: ScanContext, doc: FileDoc, path: string, storageMtimeMs: number, size = doc.size): FileLocationDoc {
+    return {
+      fileUuid: doc.uuid,
+      spaceId: doc.spaceId,
+      storageId: context.support.storageId,
+      providerId: this.options.providerId,
+      storageFileId: path,
+      blocks: size > 0 ? [[0, size] as [number, number]] : [],
+      storageMtimeMs,
+    };
+  }
+
+  private async *storageEntries(helper: StorageHelper, path: string): AsyncGenerator<ListEntry> {
+    let startAfter: string | undefined;
+    for (;;) {
+      const page = await helper.list(path, { startAfter, limit: PAGE_SIZE });
+      for (const entry of page.entries) {
+        // Objects written by storage verification are not user data.
+        if (path === '' && entry.name.startsWith('.op-worker-verify-')) continue;
+        yield entry;
+      }
+      const last = page.entries[page.entries.length - 1];
+      if (page.isLast || !last) return;
+      startAfter = last.name;
+    }
+  }
+
+  private async *metadataEntries(parentUuid: string): AsyncGenerator<ChildEntry> {
+    let startAfter: string | undefined;
+    for (;;) {
+      const page = await this.store.listChildren(parentUuid, { startAfter, limit: PAGE_SIZE });
+      yield* page;
+      const last = page[page.length - 1];
+      if (page.length < PAGE_SIZE || !last) return;
+      startAfter = last.name;
+    }
+  }
+
+  private async keepLease(context: ScanContext): Promise<void> {
+    if (this.clock.now() - context.leaseRenewedAtMs < LEASE_TTL_MS / 3) return;
+    const lease = await this.store.renewLease(`storage-import:${context.space.spaceId}`, context.holder, LEASE_TTL_MS);
+    if (!lease) throw new OpError('conflict', `import scan of space "${context.space.name}" lost its lease`);
+    context.leaseRenewedAtMs = this.clock.now();
+  }
+
+  private async spaceDoc(spaceId: string): Promise<SpaceDoc> {
+    const document = await this.store.get<SpaceDoc>(COLLECTIONS.space, spaceId);
+    if (!document) throw OpError.notFound(`space "${spaceId}"`, { spaceId });
+    return document.value;
+  }
+
+  private async importedSupport(space: SpaceDoc): Promise<SpaceSupport> {
+    for (const support of space.supports) {
+      const record = await this.storages.get(support.storageId);
+      if (record.importedStorage) return support;
+    }
+    throw OpError.badValue('spaceId', `space "${space.name}" is not supported by an imported storage; add one with importedStorage set`, {
+      spaceId: space.spaceId,
+    });
+  }
+
+  private async fileDoc(uuid: string): Promise<FileDoc> {
+    const document = await this.store.get<FileDoc>(COLLECTIONS.file, uuid);
+    if (!document) throw OpError.notFound('file', { fileUuid: uuid });
+    return document.value;
+  }
+}
+
+function joinPath(dir: string, name: string): string {
+  return dir === '' ? name : `${dir}/${name}`;
+}

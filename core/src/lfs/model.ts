@@ -1,0 +1,112 @@
+import type { FileType, JsonValue } from './types.js';
+
+/** Collections of the metadata store used by the logical file system. */
+export const COLLECTIONS = {
+  file: 'file',
+  location: 'file_location',
+  xattrs: 'xattrs',
+  json: 'json_metadata',
+  space: 'space',
+  spaceName: 'space_name',
+  storage: 'storage',
+  importStats: 'import_stats',
+} as const;
+
+/** A file's metadata document, keyed by its uuid. Times are milliseconds since the epoch. */
+export interface FileDoc {
+  uuid: string;
+  spaceId: string;
+  /** Uuid of the parent directory; null for a space root. */
+  parentUuid: string | null;
+  name: string;
+  type: FileType;
+  mode: number;
+  /** Logical size in bytes: never larger than the data stored, so no file claims bytes it lacks. */
+  size: number;
+  ownerUserId: string;
+  uid: number;
+  gid: number;
+  creationTimeMs: number;
+  atimeMs: number;
+  mtimeMs: number;
+  ctimeMs: number;
+}
+
+/**
+ * Which bytes of a file one storage holds. Keyed by `<fileUuid>:<storageId>`. The provider
+ * id is kept so that several providers supporting one space need no data migration.
+ */
+export interface FileLocationDoc {
+  fileUuid: string;
+  spaceId: string;
+  storageId: string;
+  providerId: string;
+  /** Path of the data on the storage. */
+  storageFileId: string;
+  /** Held byte ranges as [offset, length] pairs, sorted and not overlapping. */
+  blocks: Array<[number, number]>;
+  /** Modification time of the data on an imported storage when it was last scanned; unset after a write through the worker. */
+  storageMtimeMs?: number;
+}
+
+export interface SpaceSupport {
+  storageId: string;
+  /** Quota in bytes; 0 means unlimited. */
+  size: number;
+  /** Directory of the space on that storage ('' is the storage root, used for imported storages). */
+  storagePrefix: string;
+}
+
+export interface SpaceDoc {
+  spaceId: string;
+  name: string;
+  ownerUserId: string;
+  rootUuid: string;
+  members: string[];
+  supports: SpaceSupport[];
+  creationTimeMs: number;
+}
+
+export type XattrsDoc = Record<string, JsonValue>;
+
+export function locationKey(fileUuid: string, storageId: string): string {
+  return `${fileUuid}:${storageId}`;
+}
+
+/** Uuid of a space's root directory; fixed so that it can be derived from the space id. */
+export function spaceRootUuid(spaceId: string): string {
+  return `space_${spaceId}`;
+}
+
+export const DEFAULT_FILE_MODE = 0o664;
+export const DEFAULT_DIR_MODE = 0o775;
+
+/** Add a written range to a sorted list of blocks, merging overlaps and neighbours. */
+export function addBlock(blocks: ReadonlyArray<[number, number]>, offset: number, length: number): Array<[number, number]> {
+  if (length <= 0) return blocks.map(([o, l]) => [o, l]);
+
+  const merged: Array<[number, number]> = [];
+  let start = offset;
+  let end = offset + length;
+  for (const [blockOffset, blockLength] of blocks) {
+    const blockEnd = blockOffset + blockLength;
+    if (blockEnd < start || blockOffset > end) {
+      merged.push([blockOffset, blockLength]);
+    } else {
+      start = Math.min(start, blockOffset);
+      end = Math.max(end, blockEnd);
+    }
+  }
+  merged.push([start, end - start]);
+  return merged.sort((a, b) => a[0] - b[0]);
+}
+
+/** Cut blocks to `[0, size)`. */
+export function truncateBlocks(blocks: ReadonlyArray<[number, number]>, size: number): Array<[number, number]> {
+  const kept: Array<[number, number]> = [];
+  for (const [offset, length] of blocks) {
+    if (offset >= size) continue;
+    kept.push([offset, Math.min(length, size - offset)]);
+  }
+  return kept;
+}
