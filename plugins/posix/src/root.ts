@@ -6,7 +6,6 @@ import { errnoCode } from './errors.js';
 
 /** Open flags that never follow a symbolic link in the last path component. */
 export const OPEN_READ = constants.O_RDONLY | constants.O_NOFOLLOW | constants.O_NONBLOCK;
-export const OPEN_WRITE_IN_PLACE = constants.O_WRONLY | constants.O_CREAT | constants.O_NOFOLLOW;
 export const OPEN_WRITE_EXISTING = constants.O_WRONLY | constants.O_NOFOLLOW;
 export const OPEN_CREATE_NEW = constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL | constants.O_NOFOLLOW;
 

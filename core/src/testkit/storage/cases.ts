@@ -4,7 +4,7 @@ import type { CapabilityName } from '../../storage/capabilities.js';
 import type { StorageHelper } from '../../storage/helper.js';
 import { collect, digestOf, failingStream, PatternStream, patternBytes, sha256, streamOf } from './streams.js';
 
-/** What a case receives: the dispatched helper and a directory no other case uses. */
+/** Arguments of one case: the dispatched helper and a directory that no other case uses. */
 export interface CaseContext {
   helper: StorageHelper;
   /** Storage path of this case's directory, without a trailing slash. */

@@ -46,13 +46,13 @@ export function patternBytes(seed: string, size: number): Buffer {
   return cipher.update(Buffer.alloc(size));
 }
 
-/** A byte stream (not object mode) of the given buffers. */
+/** Create a byte stream (not object mode) of the given buffers. */
 export function streamOf(...chunks: Buffer[]): Readable {
   return Readable.from(chunks, { objectMode: false });
 }
 
 /**
- * A stream that yields `chunks` and then fails with an error, as an upload does when
+ * Create a stream that yields `chunks` and then fails with an error, as an upload does when
  * its client disconnects.
  */
 export function failingStream(chunks: Buffer[]): Readable {
