@@ -331,7 +331,7 @@ export class SftpConnectionPool {
     if (hostKeyRejected && expected !== undefined) {
       return new StorageError(
         'PermissionDenied',
-        `sftp connect to ${scene.server}: host key fingerprint ${presentedFingerprint ?? '(none)'} does not match ` +
+        `sftp ${scene.operation} (connect) on ${scene.server}: host key fingerprint ${presentedFingerprint ?? '(none)'} does not match ` +
           `the configured hostKeyFingerprint ${expected}; if the server key changed on purpose, set hostKeyFingerprint to the new value`,
         { cause: error, context: { operation: 'connect', server: scene.server } },
       );

@@ -151,8 +151,8 @@ export class SftpHelper implements StorageHelper {
       try {
         await connection.rmdir(remotePath);
       } catch (error) {
-        if (sftpStatus(error) === SFTP_STATUS.NO_SUCH_FILE && (await typeAt(connection, remotePath)) === 'missing') return;
-        throw await this.refineFailure(connection, error, 'rmdir', remotePath, path);
+        const explained = await this.explainRmdir(connection, error, remotePath);
+        if (explained !== undefined) throw explained;
       }
     });
   }
@@ -261,14 +261,29 @@ export class SftpHelper implements StorageHelper {
     throw error;
   }
 
+  /**
+   * OpenSSH answers rmdir of a file with "no such file" (ENOTDIR) and of a full
+   * directory with FAILURE (ENOTEMPTY); an lstat tells them apart. Returns nothing when
+   * the directory is gone, which the contract counts as success.
+   */
+  private async explainRmdir(connection: SftpConnection, error: unknown, remotePath: string): Promise<unknown> {
+    const status = sftpStatus(error);
+    if (status !== SFTP_STATUS.NO_SUCH_FILE && status !== SFTP_STATUS.FAILURE) return error;
+
+    const scene = this.scene('rmdir', remotePath);
+    const existing = await typeAt(connection, remotePath);
+    if (existing === 'missing') return undefined;
+    if (existing !== 'directory') return failure('NotADirectory', scene, `cannot rmdir a ${existing}`);
+    if (status === SFTP_STATUS.FAILURE) return failure('NotEmpty', scene, 'the directory is not empty');
+    return error;
+  }
+
   /** SFTP v3 says only FAILURE for EISDIR, ENOTEMPTY and the like; an lstat tells which. */
   private async refineFailure(connection: SftpConnection, error: unknown, operation: string, remotePath: string, path: string): Promise<unknown> {
     if (sftpStatus(error) !== SFTP_STATUS.FAILURE) return this.notFoundOrSame(error, operation, remotePath, path);
 
     const scene = this.scene(operation, remotePath);
     const existing = await typeAt(connection, remotePath);
-    if (operation === 'rmdir' && existing === 'directory') return failure('NotEmpty', scene, 'the directory is not empty');
-    if (operation === 'rmdir' && existing !== 'missing') return failure('NotADirectory', scene, `cannot rmdir a ${existing}`);
     if (existing === 'directory') return failure('IsADirectory', scene, `cannot ${operation} a directory`);
     return error;
   }
