@@ -1,0 +1,54 @@
+import Router from '@koa/router';
+import type { LogicalFileSystem, TokenService, UserService } from '@op-worker/core';
+import Koa from 'koa';
+import type { Logger } from 'pino';
+import { createCdmiRouter } from './cdmi/router.js';
+import { accessLogMiddleware } from './middleware/access-log.js';
+import { authMiddleware } from './middleware/auth.js';
+import { errorMiddleware } from './middleware/errors.js';
+import { requestIdMiddleware } from './middleware/request-id.js';
+import { configurationBody, type ProviderInfo } from './provider.js';
+import { createPublicRestRouter, createRestRouter } from './rest/router.js';
+import type { AppState } from './state.js';
+
+export interface AppDependencies {
+  lfs: LogicalFileSystem;
+  users: UserService;
+  tokens: TokenService;
+  logger: Logger;
+  provider: ProviderInfo;
+}
+
+/**
+ * Build the worker's Koa application without listening, so tests can drive
+ * `app.callback()`. Middleware order: request id, access log, errors, then routers.
+ */
+export function createApp(deps: AppDependencies): Koa<AppState> {
+  const app = new Koa<AppState>();
+  app.silent = true;
+  const authenticate = authMiddleware({ tokens: deps.tokens, users: deps.users });
+
+  app.use(requestIdMiddleware(deps.logger));
+  app.use(accessLogMiddleware());
+  app.use(errorMiddleware());
+
+  const service = new Router<AppState>();
+  service.get('/health', (ctx) => {
+    ctx.body = { status: 'healthy' };
+  });
+  service.get('/configuration', (ctx) => {
+    ctx.body = configurationBody(deps.provider);
+  });
+
+  const routers = [
+    service,
+    createPublicRestRouter(deps.provider),
+    createRestRouter({ lfs: deps.lfs, provider: deps.provider, authenticate }),
+    createCdmiRouter({ lfs: deps.lfs, authenticate }),
+  ];
+  for (const router of routers) {
+    app.use(router.routes());
+    app.use(router.allowedMethods({ throw: true }));
+  }
+  return app;
+}

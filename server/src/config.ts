@@ -1,0 +1,159 @@
+import { readFile } from 'node:fs/promises';
+import path from 'node:path';
+import { Ajv, type ErrorObject } from 'ajv';
+
+/**
+ * Worker configuration. Sources, later ones winning: built-in defaults, a JSON file
+ * (`--config FILE` or `OP_WORKER_CONFIG`), environment variables `OP_WORKER_*`, and
+ * command-line flags. Every value is validated; an error names the option and where
+ * it came from.
+ */
+export interface WorkerConfig {
+  /** Folder of the SQLite store, the default POSIX storage and the admin token. */
+  dataDir: string;
+  host: string;
+  /** TCP port; 0 picks a free one. */
+  port: number;
+  /** Storage plugin packages, imported by name at start. */
+  plugins: string[];
+  logLevel: 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent';
+  providerId: string;
+  providerName: string;
+  /** Host name shown by `/configuration`; defaults to `host`. */
+  domain?: string;
+  /** Create the admin user, the `<dataDir>/storage` POSIX storage and the `default` space when missing. */
+  embeddedDefaults: boolean;
+  /** Lifetime of the admin token written to `<dataDir>/admin-token`, in seconds. */
+  adminTokenTtl: number;
+}
+
+export const DEFAULT_DATA_DIR = 'op-worker-data';
+
+export const DEFAULT_CONFIG: WorkerConfig = {
+  dataDir: DEFAULT_DATA_DIR,
+  host: '127.0.0.1',
+  port: 8080,
+  plugins: ['@op-worker/plugin-posix'],
+  logLevel: 'info',
+  providerId: 'local-provider',
+  providerName: 'op-worker',
+  embeddedDefaults: true,
+  adminTokenTtl: 30 * 24 * 3600,
+};
+
+/** Environment variable of each option. */
+export const ENVIRONMENT_VARIABLES: Record<keyof WorkerConfig, string> = {
+  dataDir: 'OP_WORKER_DATA_DIR',
+  host: 'OP_WORKER_HOST',
+  port: 'OP_WORKER_PORT',
+  plugins: 'OP_WORKER_PLUGINS',
+  logLevel: 'OP_WORKER_LOG_LEVEL',
+  providerId: 'OP_WORKER_PROVIDER_ID',
+  providerName: 'OP_WORKER_PROVIDER_NAME',
+  domain: 'OP_WORKER_DOMAIN',
+  embeddedDefaults: 'OP_WORKER_EMBEDDED_DEFAULTS',
+  adminTokenTtl: 'OP_WORKER_ADMIN_TOKEN_TTL',
+};
+
+/** Environment variable naming the configuration file when `--config` is not given. */
+export const CONFIG_FILE_VARIABLE = 'OP_WORKER_CONFIG';
+
+const CONFIG_SCHEMA = {
+  type: 'object',
+  properties: {
+    dataDir: { type: 'string', minLength: 1 },
+    host: { type: 'string', minLength: 1 },
+    port: { type: 'integer', minimum: 0, maximum: 65535 },
+    plugins: { type: 'array', items: { type: 'string', minLength: 1 } },
+    logLevel: { type: 'string', enum: ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] },
+    providerId: { type: 'string', pattern: '^[A-Za-z0-9._-]{1,64}$' },
+    providerName: { type: 'string', minLength: 1, maxLength: 128 },
+    domain: { type: 'string', minLength: 1 },
+    embeddedDefaults: { type: 'boolean' },
+    adminTokenTtl: { type: 'integer', minimum: 60, maximum: 10 * 365 * 24 * 3600 },
+  },
+  additionalProperties: false,
+} as const;
+
+const ajv = new Ajv({ coerceTypes: 'array', strict: true, allErrors: false });
+const validatePartial = ajv.compile<Partial<WorkerConfig>>(CONFIG_SCHEMA);
+
+/** A configuration problem; the message names the option, its source and the fix. */
+export class ConfigError extends Error {
+  override readonly name = 'ConfigError';
+}
+
+export interface LoadConfigOptions {
+  /** Path of a JSON configuration file. */
+  file?: string;
+  env?: NodeJS.ProcessEnv;
+  /** Values from command-line flags, already typed or as strings. */
+  overrides?: Partial<Record<keyof WorkerConfig, unknown>>;
+  /** Base for a relative `dataDir`; the current directory by default. */
+  cwd?: string;
+}
+
+/** Merge and validate the configuration sources; `dataDir` is returned as an absolute path. */
+export async function loadConfig(options: LoadConfigOptions = {}): Promise<WorkerConfig> {
+  const env = options.env ?? process.env;
+  const filePath = options.file ?? env[CONFIG_FILE_VARIABLE];
+
+  const fromFile = filePath === undefined ? {} : await readConfigFile(filePath);
+  const fromEnv = validated(environmentValues(env), (key) => `environment variable ${ENVIRONMENT_VARIABLES[key]}`);
+  const fromFlags = validated(definedValues(options.overrides ?? {}), (key) => `command-line option for "${key}"`);
+
+  const config: WorkerConfig = { ...DEFAULT_CONFIG, ...fromFile, ...fromEnv, ...fromFlags };
+  config.dataDir = path.resolve(options.cwd ?? process.cwd(), config.dataDir);
+  return config;
+}
+
+async function readConfigFile(filePath: string): Promise<Partial<WorkerConfig>> {
+  let text: string;
+  try {
+    text = await readFile(filePath, 'utf8');
+  } catch (error) {
+    throw new ConfigError(`cannot read configuration file "${filePath}": ${(error as Error).message}`);
+  }
+
+  let value: unknown;
+  try {
+    value = JSON.parse(text);
+  } catch (error) {
+    throw new ConfigError(`configuration file "${filePath}" is not valid JSON: ${(error as Error).message}`);
+  }
+  if (typeof value !== 'object' || value === null || Array.isArray(value)) {
+    throw new ConfigError(`configuration file "${filePath}" must contain a JSON object of options`);
+  }
+  return validated(value as Record<string, unknown>, (key) => `"${key}" in configuration file ${filePath}`);
+}
+
+function environmentValues(env: NodeJS.ProcessEnv): Record<string, unknown> {
+  const values: Record<string, unknown> = {};
+  for (const [key, variable] of Object.entries(ENVIRONMENT_VARIABLES)) {
+    const value = env[variable];
+    if (value === undefined || value === '') continue;
+    values[key] = key === 'plugins' ? value.split(',').map((name) => name.trim()).filter(Boolean) : value;
+  }
+  return values;
+}
+
+function definedValues(values: Record<string, unknown>): Record<string, unknown> {
+  return Object.fromEntries(Object.entries(values).filter(([, value]) => value !== undefined));
+}
+
+function validated(values: Record<string, unknown>, source: (key: keyof WorkerConfig) => string): Partial<WorkerConfig> {
+  const copy = { ...values };
+  if (validatePartial(copy)) return copy;
+  throw new ConfigError(describe(validatePartial.errors?.[0], source));
+}
+
+function describe(error: ErrorObject | undefined, source: (key: keyof WorkerConfig) => string): string {
+  if (error === undefined) return 'invalid configuration';
+  if (error.keyword === 'additionalProperties') {
+    const name = String(error.params['additionalProperty']);
+    const known = Object.keys(CONFIG_SCHEMA.properties).join(', ');
+    return `unknown configuration option "${name}"; known options: ${known}`;
+  }
+  const key = error.instancePath.split('/')[1] as keyof WorkerConfig;
+  return `invalid configuration: ${source(key)} ${error.message ?? 'is invalid'}`;
+}

@@ -1,0 +1,49 @@
+import { Ajv, type ErrorObject, type ValidateFunction } from 'ajv';
+import { OpError } from '@op-worker/core';
+
+/**
+ * Validation of query strings and JSON bodies. Query values arrive as strings, so the
+ * query validator coerces them to the schema's types; JSON bodies are checked as sent.
+ * Unknown and ill-typed parameters are rejected with 400 `badValue` naming the parameter.
+ */
+
+const queryAjv = new Ajv({ coerceTypes: 'array', useDefaults: true, allErrors: false, strict: true });
+const bodyAjv = new Ajv({ coerceTypes: false, useDefaults: true, allErrors: false, strict: true });
+
+export type Validator<T> = (value: unknown) => T;
+
+/** Compile a query-string schema; the result returns a coerced copy of the query. */
+export function queryValidator<T>(schema: object): Validator<T> {
+  const validate = queryAjv.compile<T>(schema);
+  return (value) => {
+    const copy = { ...(value as Record<string, unknown>) };
+    return check(validate, copy, 'query parameter');
+  };
+}
+
+/** Compile a JSON body schema. */
+export function bodyValidator<T>(schema: object): Validator<T> {
+  const validate = bodyAjv.compile<T>(schema);
+  return (value) => check(validate, value, 'body field');
+}
+
+function check<T>(validate: ValidateFunction<T>, value: unknown, where: string): T {
+  if (validate(value)) return value;
+  throw toBadValue(validate.errors?.[0], where);
+}
+
+function toBadValue(error: ErrorObject | undefined, where: string): OpError {
+  if (error === undefined) return OpError.badValue('request', `invalid ${where}`);
+
+  if (error.keyword === 'additionalProperties') {
+    const name = String(error.params['additionalProperty']);
+    return OpError.badValue(name, `unknown ${where} "${name}"`);
+  }
+  if (error.keyword === 'required') {
+    const name = String(error.params['missingProperty']);
+    return new OpError('missingValue', `missing ${where} "${name}"`, { key: name });
+  }
+
+  const name = error.instancePath.replace(/^\//, '').replaceAll('/', '.') || 'body';
+  return OpError.badValue(name, `${where} "${name}" ${error.message ?? 'is invalid'}`);
+}

@@ -1,0 +1,94 @@
+import { OpError, type FileAttributes, type JsonValue } from '@op-worker/core';
+
+/**
+ * File attributes as the REST API (21.02.7 names) shows them. Attributes of Onedata's
+ * model that this worker has no data for yet (ACLs, replication, shares, datasets, QoS)
+ * are not offered; requesting one is a 400 naming it.
+ */
+export const REST_ATTRIBUTE_NAMES = [
+  'fileId',
+  'index',
+  'type',
+  'activePermissionsType',
+  'posixPermissions',
+  'name',
+  'path',
+  'parentFileId',
+  'displayGid',
+  'displayUid',
+  'creationTime',
+  'atime',
+  'mtime',
+  'ctime',
+  'size',
+  'ownerUserId',
+  'hardlinkCount',
+] as const;
+
+export type RestAttributeName = (typeof REST_ATTRIBUTE_NAMES)[number];
+
+const KNOWN = new Set<string>(REST_ATTRIBUTE_NAMES);
+const XATTR_PREFIX = 'xattr.';
+
+/** Attribute names requested by a client: plain names and `xattr.<name>` entries. */
+export interface AttributeSelection {
+  names: readonly RestAttributeName[];
+  xattrs: readonly string[];
+}
+
+export const ALL_ATTRIBUTES: AttributeSelection = { names: REST_ATTRIBUTE_NAMES, xattrs: [] };
+
+/** Check requested attribute names; undefined selects every attribute except xattrs. */
+export function parseAttributeSelection(requested: readonly string[] | undefined): AttributeSelection {
+  if (requested === undefined) return ALL_ATTRIBUTES;
+
+  const names: RestAttributeName[] = [];
+  const xattrs: string[] = [];
+  for (const name of requested) {
+    if (name.startsWith(XATTR_PREFIX) && name.length > XATTR_PREFIX.length) {
+      xattrs.push(name.slice(XATTR_PREFIX.length));
+    } else if (KNOWN.has(name)) {
+      names.push(name as RestAttributeName);
+    } else {
+      throw OpError.badValue('attributes', `unknown attribute "${name}"; known attributes: ${REST_ATTRIBUTE_NAMES.join(', ')}, xattr.<name>`);
+    }
+  }
+  return { names, xattrs };
+}
+
+/** The permission bits as Onedata shows them: three octal digits, e.g. "664". */
+export function formatMode(mode: number): string {
+  return (mode & 0o7777).toString(8).padStart(3, '0');
+}
+
+/** Map attributes to the REST shape, keeping the selected names; xattr values are filled by the caller. */
+export function toRestAttributes(
+  attributes: FileAttributes,
+  selection: AttributeSelection,
+  xattrValues: Record<string, JsonValue> = {},
+): Record<string, unknown> {
+  const all: Record<RestAttributeName, unknown> = {
+    fileId: attributes.fileId,
+    index: attributes.index,
+    type: attributes.type,
+    activePermissionsType: 'posix',
+    posixPermissions: formatMode(attributes.mode),
+    name: attributes.name,
+    path: attributes.path,
+    parentFileId: attributes.parentFileId,
+    displayGid: attributes.displayGid,
+    displayUid: attributes.displayUid,
+    creationTime: attributes.creationTime,
+    atime: attributes.atime,
+    mtime: attributes.mtime,
+    ctime: attributes.ctime,
+    size: attributes.size,
+    ownerUserId: attributes.ownerUserId,
+    hardlinkCount: attributes.hardlinkCount,
+  };
+
+  const shown: Record<string, unknown> = {};
+  for (const name of selection.names) shown[name] = all[name];
+  for (const name of selection.xattrs) shown[`${XATTR_PREFIX}${name}`] = xattrValues[name] ?? null;
+  return shown;
+}

@@ -1,0 +1,37 @@
+import Router from '@koa/router';
+import type { LogicalFileSystem } from '@op-worker/core';
+import type { Middleware } from 'koa';
+import { configurationBody, type ProviderInfo } from '../provider.js';
+import type { AppState } from '../state.js';
+import { REST_PREFIX, registerFileRoutes } from './files.js';
+import { registerMetadataRoutes } from './metadata.js';
+import { registerSpaceRoutes } from './spaces.js';
+
+export interface RestDependencies {
+  lfs: LogicalFileSystem;
+  provider: ProviderInfo;
+  authenticate: Middleware<AppState>;
+}
+
+/** The public service routes (`/configuration`, `/health`), which need no token. */
+export function createPublicRestRouter(provider: ProviderInfo): Router<AppState> {
+  const router = new Router<AppState>({ prefix: REST_PREFIX });
+  router.get('/configuration', (ctx) => {
+    ctx.body = configurationBody(provider);
+  });
+  router.get('/health', (ctx) => {
+    ctx.body = { status: 'healthy' };
+  });
+  return router;
+}
+
+/** The Oneprovider REST routes under `/api/v3/oneprovider`; every one needs a token. */
+export function createRestRouter(deps: RestDependencies): Router<AppState> {
+  const router = new Router<AppState>({ prefix: REST_PREFIX });
+  router.use(deps.authenticate);
+
+  registerSpaceRoutes(router, deps.lfs, deps.provider);
+  registerFileRoutes(router, deps.lfs);
+  registerMetadataRoutes(router, deps.lfs);
+  return router;
+}
