@@ -435,7 +435,7 @@ export class LogicalFileSystemImpl implements LogicalFileSystem {
 
       const location = await this.store.get<FileLocationDoc>(COLLECTIONS.location, locationKey(source.doc.uuid, support.storageId));
       if (!location) continue;
-      await onStorage(() => helper.rename!(location.value.storageFileId, to));
+      await onStorage(() => helper.rename!(storageFileId(record, support, source.doc.uuid, oldSegments), to));
       await updateDocument<FileLocationDoc>(this.store, COLLECTIONS.location, location.key, (value) => {
         value.storageFileId = to;
       });
@@ -482,9 +482,10 @@ export class LogicalFileSystemImpl implements LogicalFileSystem {
         continue;
       }
       const key = locationKey(doc.uuid, support.storageId);
-      const location = await this.store.get<FileLocationDoc>(COLLECTIONS.location, key);
-      if (!location) continue;
-      await onStorage(() => helper.delete(location.value.storageFileId));
+      if (!(await this.store.get<FileLocationDoc>(COLLECTIONS.location, key))) continue;
+      const record = await this.storages.get(support.storageId);
+      const path = await this.dataPath(doc, support, record);
+      await onStorage(() => helper.delete(path));
       await this.store.delete(COLLECTIONS.location, key);
     }
 
@@ -645,22 +646,29 @@ export class LogicalFileSystemImpl implements LogicalFileSystem {
       const location = await this.store.get<FileLocationDoc>(COLLECTIONS.location, locationKey(file.doc.uuid, support.storageId));
       if (!location) continue;
       const covered = location.value.blocks.some(([start, size]) => start <= offset && start + size >= offset + length);
-      if (covered) return this.placement(file, support, location.value.storageFileId);
+      if (covered) return this.placement(file, support);
     }
     throw new OpError('unavailable', `no storage holds bytes ${offset}-${offset + length - 1} of "${file.doc.name}"`, {
       fileId: encodeFileId({ fileUuid: file.doc.uuid, spaceId: file.doc.spaceId }),
     });
   }
 
-  private async placement(file: ResolvedFile, support: SpaceSupport, knownPath?: string): Promise<Placement> {
+  private async placement(file: ResolvedFile, support: SpaceSupport): Promise<Placement> {
     const record = await this.storages.get(support.storageId);
     const helper = await this.storages.helper(support.storageId);
-    let path = knownPath;
-    if (path === undefined) {
-      const location = await this.store.get<FileLocationDoc>(COLLECTIONS.location, locationKey(file.doc.uuid, support.storageId));
-      path = location?.value.storageFileId ?? storageFileId(record, support, file.doc.uuid, await this.segmentsBelowSpace(file.doc));
+    return { support, record, helper, path: await this.dataPath(file.doc, support, record) };
+  }
+
+  /**
+   * Where a file's data is on a storage. On canonical storages it follows the logical
+   * path, which a rename of any ancestor changes, so it is derived rather than stored.
+   */
+  private async dataPath(doc: FileDoc, support: SpaceSupport, record: StorageRecord): Promise<string> {
+    if (record.storagePathType === 'flat') {
+      const location = await this.store.get<FileLocationDoc>(COLLECTIONS.location, locationKey(doc.uuid, support.storageId));
+      if (location) return location.value.storageFileId;
     }
-    return { support, record, helper, path };
+    return storageFileId(record, support, doc.uuid, await this.segmentsBelowSpace(doc));
   }
 
   private newLocation(doc: FileDoc, placement: Placement): FileLocationDoc {
