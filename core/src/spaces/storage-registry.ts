@@ -115,7 +115,9 @@ export class StorageRegistryImpl implements StorageRegistry {
     const manifest = this.manifest(record.type);
     const logger = this.logger.child({ storageId: record.storageId, storageType: record.type });
     const helper = await manifest.create(record.config, { storageId: record.storageId, logger });
-    return createDispatchedHelper(helper, { storageId: record.storageId, type: record.type, logger });
+    // A plugin's `timeout` option, where it has one, is the dispatcher's limit per operation (ms).
+    const timeoutMs = typeof record.config['timeout'] === 'number' ? record.config['timeout'] : undefined;
+    return createDispatchedHelper(helper, { storageId: record.storageId, type: record.type, logger, timeoutMs });
   }
 }
 

@@ -86,6 +86,8 @@ interface Call<T> {
   invoke: () => Promise<T>;
   /** Whether a failed attempt may be repeated; temporary errors only. */
   canRetry?: () => boolean;
+  /** True when a failure came from the caller's input stream rather than the storage. */
+  sourceFailed?: () => boolean;
   timeout: boolean;
   /** Release a result that arrived after the attempt timed out. */
   releaseLate?: (value: T) => void;
@@ -149,6 +151,7 @@ class DispatchedHelper implements StorageHelper {
       checkLimits: () => this.checkWriteSize(options?.size),
       invoke: () => this.helper.write(path, data, options),
       canRetry: () => !data.readableDidRead && !data.destroyed,
+      sourceFailed: () => Boolean(data.errored),
       timeout: false,
     });
   }
@@ -307,7 +310,12 @@ class DispatchedHelper implements StorageHelper {
       return result;
     } catch (error) {
       const storageError = this.toContextualError(error, call);
-      this.logFailure(storageError, { ...fields, durationMs: elapsedMs(started) });
+      if (call.sourceFailed?.()) {
+        // The caller's stream broke (a client went away): nothing is wrong with the storage.
+        this.logger.info({ ...fields, durationMs: elapsedMs(started), reason: storageError.message }, 'storage write aborted by its input stream');
+      } else {
+        this.logFailure(storageError, { ...fields, durationMs: elapsedMs(started) });
+      }
       throw storageError;
     }
   }
