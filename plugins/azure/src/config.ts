@@ -59,6 +59,13 @@ export const azureConfigSchema: ConfigSchema = {
     maximum: 32,
     help: 'Blocks one write stages in parallel. A write holds about uploadConcurrency × blockSize bytes in memory.',
   },
+  listPageSize: {
+    type: 'integer',
+    default: 5000,
+    minimum: 1,
+    maximum: 5000,
+    help: 'Entries requested per List Blobs call (Azure returns at most 5,000).',
+  },
   maxTries: {
     type: 'integer',
     default: 3,
@@ -80,6 +87,7 @@ export interface AzureSettings {
   containerName: string;
   blockSize: number;
   uploadConcurrency: number;
+  listPageSize: number;
   maxTries: number;
 }
 
@@ -100,6 +108,7 @@ export function parseAzureSettings(config: StorageConfig): AzureSettings {
     containerName,
     blockSize: integerOption(config, 'blockSize', DEFAULT_BLOCK_SIZE),
     uploadConcurrency: integerOption(config, 'uploadConcurrency', 4),
+    listPageSize: integerOption(config, 'listPageSize', 5000),
     maxTries: integerOption(config, 'maxTries', 3),
   };
 }

@@ -4,9 +4,6 @@ import type { AzureClient } from './client.js';
 /** Entries a page holds when the caller gives no limit. */
 const DEFAULT_PAGE_LIMIT = 1000;
 
-/** Most entries Azure returns in one List Blobs response. */
-const MAX_SERVICE_PAGE = 5000;
-
 /** Resume points remembered for sequential paging, least recently used dropped first. */
 const MAX_CURSORS = 512;
 
@@ -25,21 +22,26 @@ interface Cursor {
 /**
  * Hierarchical listing (delimiter `/`) of one prefix with keyset paging.
  *
- * Azure's List Blobs has no "start after" parameter and its continuation tokens are
- * opaque, so resuming after a name pages from the first blob of the prefix and skips
- * keys up to that name: the cost is one request per 5,000 entries before it. To keep
- * sequential paging cheap, the lister remembers, per prefix and last returned name,
- * the token of the service page holding that name, so the next page costs one request.
- * The `startFrom` option of newer service versions is not used because Azurite 3.35
- * ignores it.
+ * List Blobs continuation tokens are opaque, and its `startFrom` parameter (inclusive,
+ * newer service versions) is not implemented by Azurite 3.35. So resuming after a name
+ * pages from the first blob of the prefix and skips keys up to that name, which costs
+ * one request per `listPageSize` (at most 5,000) entries before it. To keep sequential
+ * paging cheap, the lister remembers, per prefix and last returned name, the token of
+ * the service page holding that name, so the next page costs one request.
  *
- * Entries come in Azure's order, which sorts a prefix `a/` as `a` followed by `/`:
- * the file `a.txt` is listed before the directory `a` although `a` < `a.txt` by name.
+ * NOTE: entries come in Azure's order, which sorts a prefix `a/` as `a` followed by
+ * `/`. The file `a.txt` is listed before the directory `a`, although the contract asks
+ * for byte order of names (`a` < `a.txt`). The orders differ only where a sibling's
+ * name continues a directory's name with a byte below `/` (space, `!` to `.`).
  */
 export class BlobLister {
   private readonly cursors = new Map<string, Cursor>();
 
-  constructor(private readonly client: AzureClient) {}
+  /** `servicePageSize`: entries requested per List Blobs call, at most 5,000. */
+  constructor(
+    private readonly client: AzureClient,
+    private readonly servicePageSize: number,
+  ) {}
 
   async list(path: string, options: ListOptions = {}): Promise<ListPage> {
     const prefix = path === '' ? '' : `${path}/`;
@@ -90,7 +92,7 @@ export class BlobLister {
   private async fetchPage(prefix: string, token: string | undefined): Promise<{ entries: KeyedEntry[]; token: string | undefined }> {
     const pages = this.client.container
       .listBlobsByHierarchy('/', { prefix })
-      .byPage({ continuationToken: token, maxPageSize: MAX_SERVICE_PAGE });
+      .byPage({ continuationToken: token, maxPageSize: this.servicePageSize });
     const result = await pages.next();
     if (result.done) return { entries: [], token: undefined };
 

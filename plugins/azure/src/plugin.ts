@@ -63,31 +63,31 @@ export class AzureStorageHelper implements StorageHelper {
     this.capabilities = capabilities;
     this.reader = new BlobReader(client);
     this.writer = new BlobWriter(client, settings, logger);
-    this.lister = new BlobLister(client);
+    this.lister = new BlobLister(client, settings.listPageSize);
   }
 
-  stat(path: string): Promise<StorageStat> {
+  async stat(path: string): Promise<StorageStat> {
     return this.reader.stat(path);
   }
 
-  read(path: string, range?: ByteRange): Promise<Readable> {
+  async read(path: string, range?: ByteRange): Promise<Readable> {
     return this.reader.read(blobPath(path, 'read'), range);
   }
 
-  write(path: string, data: Readable, options: WriteOptions = {}): Promise<WriteResult> {
+  async write(path: string, data: Readable, options: WriteOptions = {}): Promise<WriteResult> {
     const name = blobPath(path, 'write');
     if (options.offset === undefined) return this.writer.writeWhole(name, data, options);
     return this.writer.writeAt(name, data, options.offset, options);
   }
 
-  truncate(path: string, size: number): Promise<void> {
+  async truncate(path: string, size: number): Promise<void> {
     return this.writer.truncate(blobPath(path, 'truncate'), size);
   }
 
   /** Succeeds without a request: prefixes exist as soon as a blob below them does. */
   async mkdir(): Promise<void> {}
 
-  list(path: string, options?: ListOptions): Promise<ListPage> {
+  async list(path: string, options?: ListOptions): Promise<ListPage> {
     return this.lister.list(path, options);
   }
 

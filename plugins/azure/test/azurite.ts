@@ -40,6 +40,11 @@ export class AzuriteServer {
     return server;
   }
 
+  /** A port on 127.0.0.1 that nothing listens on right now. */
+  static unusedPort(): Promise<number> {
+    return freePort();
+  }
+
   /** Start (or restart) the Azurite process on the same port and state directory. */
   async launch(): Promise<void> {
     const log = openSync(this.logFile, 'a');
