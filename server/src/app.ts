@@ -26,6 +26,10 @@ export interface AppDependencies {
 export function createApp(deps: AppDependencies): Koa<AppState> {
   const app = new Koa<AppState>();
   app.silent = true;
+  // Koa reports here the errors that happen after the response started, e.g. a storage read failing mid-download.
+  app.on('error', (error: unknown, ctx?: { state?: Partial<AppState> }) => {
+    (ctx?.state?.log ?? deps.logger).warn({ err: error }, 'response failed after it started');
+  });
   const authenticate = authMiddleware({ tokens: deps.tokens, users: deps.users });
 
   app.use(requestIdMiddleware(deps.logger));

@@ -56,7 +56,7 @@ const OP_ERROR_STATUS: Record<OpErrorKind, { status: number; id: string }> = {
 
 /**
  * Our compatibility choices: a missing file is 404 and a permission denial is 403,
- * where Onedata answers 400; the body still carries the errno.
+ * where Onedata returns 400. The body still carries the errno.
  */
 const POSIX_STATUS: Record<string, number> = { enoent: 404, eacces: 403, eperm: 403 };
 

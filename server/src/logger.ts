@@ -2,7 +2,7 @@ import pino, { type Logger } from 'pino';
 import type { WorkerConfig } from './config.js';
 
 /**
- * The worker's pino logger, writing JSON lines to stderr so that stdout carries only
+ * Create the worker's pino logger. It writes JSON lines to stderr, so stdout carries only
  * what the CLI prints for people (URL, token). Authorization headers are redacted in
  * case a caller logs a request object.
  */

@@ -7,7 +7,7 @@ export interface ProviderInfo {
   version: string;
 }
 
-/** The `/configuration` body, in the shape of Onedata's `Configuration` model. */
+/** Build the `/configuration` body in the shape of Onedata's `Configuration` model. */
 export function configurationBody(provider: ProviderInfo): Record<string, unknown> {
   return {
     providerId: provider.providerId,

@@ -16,7 +16,7 @@ export interface AppState {
 export type AppContext = ParameterizedContext<AppState>;
 export type AppRouterContext = RouterContext<AppState>;
 
-/** The authenticated caller; throws when a route forgot the authentication middleware. */
+/** Return the authenticated caller; throws when a route lacks the authentication middleware. */
 export function identityOf(ctx: AppContext): Identity {
   const identity = ctx.state.identity;
   if (identity === undefined) throw new Error(`route ${ctx.method} ${ctx.path} runs without authentication`);

@@ -27,7 +27,7 @@ function flags(names: readonly string[]): Record<string, string> {
   return Object.fromEntries(names.map((name) => [name, 'true']));
 }
 
-/** The capability object at `segments` below `cdmi_capabilities/`. */
+/** Build the capability object at `segments` below `cdmi_capabilities/`. */
 export function capabilityObject(segments: readonly string[]): Record<string, unknown> {
   const common = { objectType: CAPABILITY_CONTENT_TYPE };
   const [first, ...rest] = segments;

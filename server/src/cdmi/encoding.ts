@@ -2,7 +2,7 @@ import { StringDecoder } from 'node:string_decoder';
 import { Readable } from 'node:stream';
 import { ApiError } from '../errors.js';
 
-/** How a data object's `value` is carried in CDMI JSON. */
+/** Encoding of a data object's `value` in CDMI JSON. */
 export type ValueEncoding = 'utf-8' | 'base64';
 
 const BASE64 = /^[A-Za-z0-9+/]*={0,2}$/;

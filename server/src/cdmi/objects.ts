@@ -422,7 +422,7 @@ function childrenRange(from: number, count: number): string {
   return count === 0 ? '' : `${from}-${from + count - 1}`;
 }
 
-/** The requested value range cut to the file, or undefined when no byte falls inside. */
+/** Cut the requested value range to the file; undefined when no byte falls inside. */
 function clampRange(range: { from: number; to: number } | undefined, size: number): { from: number; to: number } | undefined {
   const from = range?.from ?? 0;
   const to = Math.min(range?.to ?? size - 1, size - 1);

@@ -113,7 +113,7 @@ export function declaredContentLength(ctx: AppContext): number | undefined {
   return Number(header);
 }
 
-/** Whether the request carries a body: a non-zero Content-Length or a chunked transfer. */
+/** Tell whether the request carries a body: a non-zero Content-Length or a chunked transfer. */
 export function hasRequestBody(ctx: AppContext): boolean {
   const length = declaredContentLength(ctx);
   if (length !== undefined) return length > 0;

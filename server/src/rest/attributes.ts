@@ -1,9 +1,9 @@
 import { OpError, type FileAttributes, type JsonValue } from '@op-worker/core';
 
 /**
- * File attributes as the REST API (21.02.7 names) shows them. Attributes of Onedata's
- * model that this worker has no data for yet (ACLs, replication, shares, datasets, QoS)
- * are not offered; requesting one is a 400 naming it.
+ * File attributes with the REST API's 21.02.7 names. This worker has no data yet for the
+ * rest of Onedata's model (ACLs, replication, shares, datasets, QoS), so those are not
+ * offered, and requesting one is a 400 naming it.
  */
 export const REST_ATTRIBUTE_NAMES = [
   'fileId',
@@ -56,7 +56,7 @@ export function parseAttributeSelection(requested: readonly string[] | undefined
   return { names, xattrs };
 }
 
-/** The permission bits as Onedata shows them: three octal digits, e.g. "664". */
+/** Format permission bits as Onedata does: three octal digits, e.g. "664". */
 export function formatMode(mode: number): string {
   return (mode & 0o7777).toString(8).padStart(3, '0');
 }

@@ -202,7 +202,7 @@ export function registerFileRoutes(router: Router<AppState>, lfs: LogicalFileSys
   });
 }
 
-/** The `{id}` path parameter; its format is checked by the file system (`badIdentifier`). */
+/** Return the `{id}` path parameter. The file system checks its format (`badIdentifier`). */
 export function fileIdParam(ctx: AppContext): string {
   const id = (ctx as { params?: Record<string, string | undefined> }).params?.['id'];
   if (id === undefined || id === '') throw new OpError('missingValue', 'missing file id', { key: 'id' });

@@ -13,7 +13,7 @@ export interface RestDependencies {
   authenticate: Middleware<AppState>;
 }
 
-/** The public service routes (`/configuration`, `/health`), which need no token. */
+/** Create the public service routes (`/configuration`, `/health`), which need no token. */
 export function createPublicRestRouter(provider: ProviderInfo): Router<AppState> {
   const router = new Router<AppState>({ prefix: REST_PREFIX });
   router.get('/configuration', (ctx) => {
@@ -25,7 +25,7 @@ export function createPublicRestRouter(provider: ProviderInfo): Router<AppState>
   return router;
 }
 
-/** The Oneprovider REST routes under `/api/v3/oneprovider`; every one needs a token. */
+/** Create the Oneprovider REST routes under `/api/v3/oneprovider`. Every one needs a token. */
 export function createRestRouter(deps: RestDependencies): Router<AppState> {
   const router = new Router<AppState>({ prefix: REST_PREFIX });
   router.use(deps.authenticate);

@@ -16,7 +16,7 @@ export function registerSpaceRoutes(router: Router<AppState>, lfs: LogicalFileSy
   });
 }
 
-/** A space as Onedata's `Space` model shows it; `fileId` is the deprecated alias of `dirId`. */
+/** Map a space to Onedata's `Space` model, where `fileId` is the deprecated alias of `dirId`. */
 export function toRestSpace(space: SpaceInfo, provider: ProviderInfo): Record<string, unknown> {
   return {
     spaceId: space.spaceId,
