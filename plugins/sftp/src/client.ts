@@ -15,7 +15,7 @@ export const OPEN_FLAGS = {
   EXCLUSIVE: 0x20,
 } as const;
 
-/** Seconds between SSH keepalives, and how many may go unanswered before the link counts as dead. */
+/** Milliseconds between SSH keepalives, and how many may go unanswered before the link counts as dead. */
 const KEEPALIVE_INTERVAL_MS = 10_000;
 const KEEPALIVE_COUNT_MAX = 3;
 
@@ -118,8 +118,8 @@ export class SftpConnection {
   }
 
   /**
-   * Run one ssh2 request. A request on a closed channel is refused here: ssh2 would
-   * queue it on a channel that never answers.
+   * Run one ssh2 request. A request on a closed channel is rejected here, because
+   * ssh2 would queue it on a channel that never replies.
    */
   private call<T>(request: (done: (error: Error | null | undefined, value?: T) => void) => void): Promise<T> {
     if (!this.alive) return Promise.reject(new Error('Not connected: the SSH connection was closed'));
@@ -135,7 +135,7 @@ export class SftpConnection {
 }
 
 interface Waiter {
-  /** Receives an idle connection, or null as leave to open a new one. */
+  /** Hand over an idle connection, or null to let the waiter open a new one. */
   resolve(connection: SftpConnection | null): void;
   reject(error: StorageError): void;
   timer: NodeJS.Timeout;
@@ -144,8 +144,8 @@ interface Waiter {
 /**
  * A bounded pool of SFTP connections. At most `connectionPoolSize` connections are
  * open or opening at once; further callers wait in FIFO order for up to `timeout` ms.
- * A connection that broke is dropped and its slot goes to the next caller, who opens
- * a fresh one; so after a server restart the next call reconnects.
+ * A broken connection is dropped and its slot goes to the next caller, who opens a
+ * fresh one. So after a server restart the next call reconnects.
  */
 export class SftpConnectionPool {
   private readonly idle: SftpConnection[] = [];
@@ -160,7 +160,7 @@ export class SftpConnectionPool {
     private readonly logger: Logger,
   ) {}
 
-  /** Where errors of this pool happened, for messages. */
+  /** Build the context of an error message: server, user, operation and path. */
   scene(operation: string, remotePath?: string): ErrorScene {
     return {
       server: `${this.settings.hostname}:${this.settings.port}`,
@@ -221,7 +221,7 @@ export class SftpConnectionPool {
     this.idle.push(connection);
   }
 
-  /** Close idle connections and refuse new work; busy connections close when released. */
+  /** Close idle connections and reject new work. Busy connections close when released. */
   async close(): Promise<void> {
     this.closed = true;
     for (const waiter of this.waiters.splice(0)) {
@@ -329,6 +329,7 @@ export class SftpConnectionPool {
     const hostKeyRejected = /Host denied \(verification failed\)/.test(String((error as Error | undefined)?.message));
 
     if (hostKeyRejected && expected !== undefined) {
+      this.logger.warn({ server: scene.server, expected, presented: presentedFingerprint }, 'sftp host key mismatch');
       return new StorageError(
         'PermissionDenied',
         `sftp ${scene.operation} (connect) on ${scene.server}: host key fingerprint ${presentedFingerprint ?? '(none)'} does not match ` +

@@ -17,7 +17,7 @@ export const SFTP_STATUS = {
   OP_UNSUPPORTED: 8,
 } as const;
 
-/** Where an error happened, for the message: the server and the path involved. */
+/** Context of an error message: the server, user, operation and path involved. */
 export interface ErrorScene {
   /** `host:port` of the server. */
   server: string;
@@ -54,9 +54,9 @@ interface NativeError {
 }
 
 /**
- * The one mapping from a native error (ssh2, ssh2-sftp-client, socket, core path
- * validation) to a `StorageError`. The message names the server and path so that an
- * operator can act on it without the stack.
+ * Map a native error (ssh2, ssh2-sftp-client, socket, core path validation) to a
+ * `StorageError`; this is the plugin's only such mapping. The message names the
+ * server and path so that an operator can act on it without the stack.
  */
 export function toStorageError(error: unknown, scene: ErrorScene): StorageError {
   if (StorageError.is(error)) return error;
@@ -78,7 +78,7 @@ export function isConnectionLost(error: unknown): boolean {
   return isDropped(native) || (typeof native.code === 'string' && UNREACHABLE_CODES.has(native.code));
 }
 
-/** The SFTP status code of an error from an ssh2 request, if it carries one. */
+/** Return the SFTP status code of an error from an ssh2 request, if it has one. */
 export function sftpStatus(error: unknown): number | undefined {
   const code = (error as NativeError | undefined)?.code;
   return typeof code === 'number' ? code : undefined;

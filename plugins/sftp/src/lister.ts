@@ -15,9 +15,9 @@ const S_IFLNK = 0o120000;
 /**
  * One page of a directory in byte order of the UTF-8 names, after `startAfter`.
  *
- * SFTP's READDIR returns entries in no defined order and cannot resume at a name,
- * so every page reads the whole directory and sorts it: a page costs O(n log n) in
- * the directory size n, and paging through it costs O(n² / limit) on the wire.
+ * SFTP's READDIR returns entries in no defined order and cannot resume at a name, so
+ * every page reads the whole directory and sorts it. One page costs O(n log n) for n
+ * entries. Paging through the whole directory moves O(n² / limit) entries on the wire.
  */
 export async function listDirectory(connection: SftpConnection, remotePath: string, options: ListOptions, scene: ErrorScene): Promise<ListPage> {
   const entries = await readWholeDirectory(connection, remotePath, scene);

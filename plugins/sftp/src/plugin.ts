@@ -22,7 +22,7 @@ import { listDirectory, toStorageStat } from './lister.js';
 import { SftpRangeReader } from './reader.js';
 import { ensureDirectory, typeAt, writeAtOffset, writeWhole, type WriteTarget } from './writer.js';
 
-/** What an SFTP helper can do; the same for every configuration. */
+/** Capabilities of every SFTP helper, whatever its configuration. */
 export const SFTP_CAPABILITIES: Readonly<Capabilities> = Object.freeze({
   ...NO_CAPABILITIES,
   stat: true,
@@ -243,7 +243,7 @@ export class SftpHelper implements StorageHelper {
     });
   }
 
-  /** A rename that failed: create the target's parents, or explain the failure. */
+  /** Retry a failed rename after creating the target's parents, or explain the failure. */
   private async retryRename(connection: SftpConnection, error: unknown, source: string, from: string, target: WriteTarget): Promise<void> {
     if (sftpStatus(error) === SFTP_STATUS.NO_SUCH_FILE) {
       if ((await typeAt(connection, source)) === 'missing') throw this.notFoundOrSame(error, 'rename', source, from);
@@ -262,7 +262,7 @@ export class SftpHelper implements StorageHelper {
   }
 
   /**
-   * OpenSSH answers rmdir of a file with "no such file" (ENOTDIR) and of a full
+   * OpenSSH replies to rmdir of a file with "no such file" (ENOTDIR) and of a full
    * directory with FAILURE (ENOTEMPTY); an lstat tells them apart. Returns nothing when
    * the directory is gone, which the contract counts as success.
    */
@@ -278,7 +278,7 @@ export class SftpHelper implements StorageHelper {
     return error;
   }
 
-  /** SFTP v3 says only FAILURE for EISDIR, ENOTEMPTY and the like; an lstat tells which. */
+  /** Name the kind behind a FAILURE (SFTP v3 has no EISDIR or ENOTEMPTY) with one lstat. */
   private async refineFailure(connection: SftpConnection, error: unknown, operation: string, remotePath: string, path: string): Promise<unknown> {
     if (sftpStatus(error) !== SFTP_STATUS.FAILURE) return this.notFoundOrSame(error, operation, remotePath, path);
 

@@ -4,7 +4,7 @@ import type { SftpConnection } from './client.js';
 
 /**
  * Bytes per READ request: OpenSSH's largest read payload (256 KiB less 1 KiB of
- * header room). ssh2 splits larger requests and servers may answer fewer bytes.
+ * header room). ssh2 splits larger requests, and servers may return fewer bytes.
  */
 export const READ_CHUNK_BYTES = 255 * 1024;
 
@@ -26,7 +26,7 @@ export interface RangeReaderOptions {
   end: number;
   /** Called once when the stream ends, fails or is destroyed; `error` is set on failure. */
   onDone(error: unknown): void;
-  /** Turns a native error into the StorageError the consumer sees. */
+  /** Maps a native error to the StorageError that the stream emits. */
   mapError(error: unknown): StorageError;
 }
 

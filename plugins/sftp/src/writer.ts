@@ -11,7 +11,7 @@ import { SFTP_STATUS, SourceStreamError, failure, sftpStatus, type ErrorScene } 
  */
 export const WRITE_CHUNK_BYTES = 255 * 1024;
 
-/** WRITE requests kept in flight; bounds the memory one upload holds to about 2 MiB. */
+/** WRITE requests kept in flight, which bounds the buffers of one upload to about 2 MiB. */
 const WRITES_IN_FLIGHT = 8;
 
 /**
@@ -20,7 +20,7 @@ const WRITES_IN_FLIGHT = 8;
  */
 export const TEMP_PREFIX = '.opw-tmp-';
 
-/** Where a write goes and with which permission bits. */
+/** Destination of a write: its path, the storage root and the permission bits. */
 export interface WriteTarget {
   /** Absolute path on the server. */
   remotePath: string;
@@ -31,7 +31,7 @@ export interface WriteTarget {
   scene: ErrorScene;
 }
 
-/** What `ensureDirectory` needs of a target. */
+/** The part of a WriteTarget that `ensureDirectory` reads. */
 export type DirectoryTarget = Pick<WriteTarget, 'rootPath' | 'dirMode' | 'scene'>;
 
 export interface WriteSettings {
@@ -125,7 +125,7 @@ export async function ensureDirectory(
   }
 }
 
-/** What an lstat finds at a path: a file type, or `missing`. */
+/** Return the file type an lstat finds at a path, or `missing`. */
 export async function typeAt(connection: SftpConnection, remotePath: string): Promise<'file' | 'directory' | 'symlink' | 'other' | 'missing'> {
   try {
     const stats = await connection.lstat(remotePath);

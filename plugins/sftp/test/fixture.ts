@@ -18,8 +18,8 @@ export interface SftpTarget {
 }
 
 /**
- * The sshd for a test file. `OP_TEST_SFTP_PORT` and `OP_TEST_SFTP_STATE_DIR` name one
- * already started by `scripts/servers/sshd.sh run`; otherwise the file starts its own.
+ * Start the sshd for a test file, or use the one that `OP_TEST_SFTP_PORT` and
+ * `OP_TEST_SFTP_STATE_DIR` name (started by `scripts/servers/sshd.sh run`).
  */
 export async function sftpTarget(): Promise<SftpTarget> {
   const port = process.env.OP_TEST_SFTP_PORT;
@@ -59,8 +59,8 @@ export async function createHelper(raw: Record<string, unknown>): Promise<SftpHe
 }
 
 /**
- * A fresh storage root below the test user's home, created over SFTP so that the
- * test user owns it. Returns its absolute path and a function removing it.
+ * Create a fresh storage root below the test user's home, over SFTP so that the test
+ * user owns it. Returns its absolute path and a function removing it.
  */
 export async function makeRoot(target: SftpTarget, label: string): Promise<{ rootPath: string; remove(): Promise<void> }> {
   const name = `${label}-${randomBytes(5).toString('hex')}`;

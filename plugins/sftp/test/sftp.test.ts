@@ -65,7 +65,7 @@ test('zero-byte file round trip', async (t) => {
 });
 
 test('2,500 entries page in byte order', async (t) => {
-  const names = Array.from({ length: 2500 }, (_, i) => (i % 7 === 0 ? `Z-${i}` : i % 11 === 0 ? `é-${i}` : `f-${i}`));
+  const names = Array.from({ length: 2500 }, (_, i) => manyName(i));
   const expected = [...names].sort((a, b) => Buffer.compare(Buffer.from(a), Buffer.from(b)));
   await writeConcurrently(names.map((name) => `many/${name}`), 16);
 
@@ -300,18 +300,26 @@ test('pool of two serves many concurrent calls', async (t) => {
 });
 
 test('busy pool fails after timeout, then recovers', async (t) => {
-  const single = await createHelper(rawConfig(target, root.rootPath, { connectionPoolSize: 1, timeout: 300 }));
+  // The timeout also bounds the SSH handshake, so it leaves room for a loaded machine.
+  const single = await createHelper(rawConfig(target, root.rootPath, { connectionPoolSize: 1, timeout: 3000 }));
   t.teardown(() => single.close());
   await single.write('busy/file', streamOf('held'));
 
   const held = await single.read('busy/file');
   const error = await expectKind(t, single.stat('busy/file'), 'Unavailable');
-  t.regex(error.message, /all 1 connections to 127\.0\.0\.1:\d+ stayed busy for 300 ms/);
+  t.regex(error.message, /all 1 connections to 127\.0\.0\.1:\d+ stayed busy for 3000 ms/);
   t.is(error.retry, 'temporary');
 
   t.is((await collect(held)).toString(), 'held');
   t.is((await single.stat('busy/file')).size, 4);
 });
+
+/** Mix upper case, ASCII and two-byte UTF-8 first letters, so byte order differs from counting. */
+function manyName(index: number): string {
+  if (index % 7 === 0) return `Z-${index}`;
+  if (index % 11 === 0) return `é-${index}`;
+  return `f-${index}`;
+}
 
 async function writeConcurrently(paths: string[], concurrency: number): Promise<void> {
   let next = 0;

@@ -101,7 +101,7 @@ export class SshdServer {
   }
 }
 
-/** A TCP port that was free a moment ago on 127.0.0.1. */
+/** Return a port of 127.0.0.1 that was free a moment ago. */
 export function freePort(): Promise<number> {
   return new Promise((resolve, reject) => {
     const server = createServer();

@@ -3,7 +3,7 @@ import { Readable } from 'node:stream';
 
 const CHUNK_BYTES = 1024 * 1024;
 
-/** One MiB of bytes derived from `seed`, the base of every chunk of a pattern. */
+/** Derive one MiB of bytes from `seed`: the base of every chunk of a pattern. */
 function baseChunk(seed: string): Buffer {
   const base = Buffer.alloc(CHUNK_BYTES);
   let block = createHash('sha256').update(seed).digest();
@@ -51,7 +51,7 @@ export class PatternStream extends Readable {
   }
 }
 
-/** The bytes `[offset, offset + length)` of the pattern stream of `seed`. */
+/** Return the bytes `[offset, offset + length)` of the pattern stream of `seed`. */
 export function patternRange(seed: string, offset: number, length: number): Buffer {
   const base = baseChunk(seed);
   const out = Buffer.alloc(length);
