@@ -55,13 +55,13 @@ export function placeBlocks(blocks: ReadonlyArray<{ name: string; size: number }
   return { exists: true, size, blocks: placed, reusable };
 }
 
-/** Where a rewrite of a blob starts: committed blocks kept before it and the first rewritten byte. */
+/** Start of a rewrite: the committed blocks kept before it and its first byte. */
 export interface RewriteHead {
   keep: string[];
   spanStart: number;
 }
 
-/** Where a rewrite ends: the first byte kept after it and the committed blocks kept from there. */
+/** End of a rewrite: the first old byte kept after it and the committed blocks kept from there. */
 export interface RewriteTail {
   spanEnd: number;
   keep: string[];
@@ -89,8 +89,8 @@ export function planRewriteHead(layout: BlobLayout, offset: number, blockSize: n
 }
 
 /**
- * Plan the end of a rewrite whose new bytes end at `end`: committed blocks that start at
- * or after the end of the block holding `end` are kept; the bytes between are restaged.
+ * Plan the end of a rewrite whose new bytes end at `end`. Committed blocks that start at
+ * or after the end of the block containing `end` are kept, and the bytes between are restaged.
  */
 export function planRewriteTail(layout: BlobLayout, end: number): RewriteTail {
   if (!layout.reusable || end >= layout.size) return { spanEnd: Math.max(end, layout.size), keep: [] };

@@ -11,7 +11,7 @@ import { toStorageError, type ErrorTarget } from './errors.js';
 import type { AzureCredential, AzureSettings } from './config.js';
 
 /**
- * The one place that builds Azure SDK clients. It knows the container and the names
+ * The one place that builds Azure SDK clients. It stores the container and the names
  * that error messages need, and never exposes the credential.
  */
 export class AzureClient {
@@ -61,7 +61,7 @@ function createServiceClient(credential: AzureCredential, options: StoragePipeli
 
 /**
  * SDK retries stay short because the core dispatcher retries whole operations with
- * its own backoff; a long SDK backoff would hide an unreachable service for minutes.
+ * its own backoff. A long SDK backoff would hide an unreachable service for minutes.
  */
 function pipelineOptions(maxTries: number): StoragePipelineOptions {
   return {

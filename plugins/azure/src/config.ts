@@ -33,7 +33,7 @@ export const azureConfigSchema: ConfigSchema = {
   containerName: {
     type: 'string',
     required: true,
-    help: 'Blob container that holds the objects of this storage. It must exist.',
+    help: 'Blob container that contains the objects of this storage. It must exist.',
   },
   endpoint: {
     type: 'string',
@@ -75,7 +75,7 @@ export const azureConfigSchema: ConfigSchema = {
   },
 };
 
-/** How the helper authenticates: exactly one form per storage. */
+/** Credential of the helper: exactly one form per storage. */
 export type AzureCredential =
   | { form: 'connectionString'; connectionString: string }
   | { form: 'accountKey'; accountName: string; accountKey: string; endpoint: string }

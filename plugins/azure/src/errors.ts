@@ -1,6 +1,6 @@
 import { StorageError, type StorageErrorKind } from '@op-worker/core';
 
-/** What a failed request addressed, so that messages name the account, container or blob. */
+/** Account, container and blob of a failed request, so that messages can name them. */
 export interface ErrorTarget {
   endpoint: string;
   accountName: string;

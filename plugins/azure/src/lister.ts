@@ -13,7 +13,7 @@ interface KeyedEntry {
   entry: ListEntry;
 }
 
-/** Where a listing can resume: the token of the service page holding the last returned entry. */
+/** Resume point of a listing: the token of the service page containing the last returned entry. */
 interface Cursor {
   token: string | undefined;
   lastKey: string;
@@ -30,8 +30,8 @@ interface Cursor {
  * the service page holding that name, so the next page costs one request.
  *
  * NOTE: entries come in Azure's order, which sorts a prefix `a/` as `a` followed by
- * `/`. The file `a.txt` is listed before the directory `a`, although the contract asks
- * for byte order of names (`a` < `a.txt`). The orders differ only where a sibling's
+ * `/`. The file `a.txt` is listed before the directory `a`, although the contract requires
+ * byte order of names (`a` < `a.txt`). The orders differ only where a sibling's
  * name continues a directory's name with a byte below `/` (space, `!` to `.`).
  */
 export class BlobLister {

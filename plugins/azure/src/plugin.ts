@@ -132,7 +132,7 @@ export class AzureStorageHelper implements StorageHelper {
   async close(): Promise<void> {}
 }
 
-/** The root '' names the container, not a blob. */
+/** Return the blob name of `path`, rejecting the root '' because it is the container, not a blob. */
 function blobPath(path: string, operation: string): string {
   if (path === '') throw new StorageError('IsADirectory', `cannot ${operation} the storage root: it is the container, not a blob`);
   return path;

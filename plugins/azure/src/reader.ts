@@ -66,7 +66,7 @@ export class BlobReader {
     }
   }
 
-  /** Whether at least one blob name starts with `path/`. */
+  /** Check whether at least one blob name starts with `path/`. */
   private async isPrefix(path: string): Promise<boolean> {
     try {
       const pages = this.client.container.listBlobsFlat({ prefix: `${path}/` }).byPage({ maxPageSize: 1 });

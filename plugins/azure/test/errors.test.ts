@@ -10,14 +10,14 @@ const target: ErrorTarget = {
   path: 'dir/file',
 };
 
-/** A RestError as the SDK throws it for an HTTP response carrying `x-ms-error-code`. */
+/** Build a RestError as the SDK throws it for an HTTP response carrying `x-ms-error-code`. */
 function httpError(statusCode: number, errorCode?: string): RestError {
   const error = new RestError(`HTTP ${statusCode}`, { statusCode, code: errorCode });
   (error as RestError & { details?: unknown }).details = { errorCode };
   return error;
 }
 
-/** A RestError as the SDK throws it when the socket fails before any response. */
+/** Build a RestError as the SDK throws it when the socket fails before any response. */
 function networkError(code: string): RestError {
   return new RestError(`${code} 127.0.0.1:10000`, { code });
 }
