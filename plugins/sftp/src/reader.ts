@@ -71,6 +71,8 @@ export class SftpRangeReader extends Readable {
   }
 
   private deliver(read: PendingRead, data: Buffer): void {
+    // A reply that arrives after the consumer destroyed the stream has nowhere to go.
+    if (this.destroyed) return;
     if (data.length === 0) {
       this.endOfFile();
       return;
