@@ -22,7 +22,7 @@ export interface PartLimits {
   maxCopyPartSize: number;
   /** Largest object a single CopyObject may copy, in bytes (S3: 5 GiB). */
   maxCopyObjectSize: number;
-  /** Most parts in one upload (S3: 10,000). */
+  /** Maximum number of parts in one upload (S3: 10,000). */
   maxParts: number;
   /** Size of uploaded data parts when the stream size is unknown, in bytes. */
   defaultPartSize: number;

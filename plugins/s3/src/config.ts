@@ -13,7 +13,7 @@ export const s3ConfigSchema: ConfigSchema = {
     required: true,
     help: 'S3 endpoint URL with scheme, e.g. https://s3.eu-west-1.amazonaws.com or http://127.0.0.1:9000; a bare host means https',
   },
-  bucketName: { type: 'string', required: true, help: 'Name of the bucket that holds the objects; it must exist' },
+  bucketName: { type: 'string', required: true, help: 'Name of an existing bucket that contains the objects' },
   region: { type: 'string', default: DEFAULT_REGION, help: 'Region used to sign requests' },
   signatureVersion: {
     type: 'integer',

@@ -1,6 +1,6 @@
 import { StorageError, type StorageErrorKind } from '@op-worker/core';
 
-/** What an error message may name: the endpoint, the bucket, the key and the access key id. */
+/** Names an error message may contain: the endpoint, the bucket, the key and the access key id. */
 export interface S3ErrorScope {
   endpointAddress: string;
   bucket: string;
@@ -77,7 +77,7 @@ interface NativeError {
 
 /**
  * Map any error thrown by the AWS SDK or a socket to a StorageError. This is the only
- * place where S3 error codes, HTTP statuses and Node error codes are interpreted; an
+ * place where S3 error codes, HTTP statuses and Node error codes are interpreted. An
  * error that already is a StorageError passes unchanged.
  */
 export function toStorageError(error: unknown, scope: S3ErrorScope): StorageError {
@@ -91,7 +91,7 @@ export function toStorageError(error: unknown, scope: S3ErrorScope): StorageErro
   return new StorageError(kind, describe(kind, code, status, native, scope), { cause: error });
 }
 
-/** The most specific code an error carries: a socket code, an S3 code or the class name. */
+/** Pick the most specific code an error carries: a socket code, an S3 code or the class name. */
 function nativeCode(native: NativeError): string {
   if (typeof native.code === 'string') return native.code;
   const inner = native.errors?.find((item): item is NativeError => typeof item === 'object' && item !== null);

@@ -9,7 +9,7 @@ const MAX_OBJECT_SIZE = 5 * 1024 ** 4;
 
 /**
  * Capabilities of an S3 helper. Offset writes and truncate rebuild the object with a
- * multipart upload of server-side copies; there are no directories, xattrs, modes or
+ * multipart upload of server-side copies. There are no directories, xattrs, modes or
  * links, because S3 metadata cannot change without rewriting the object.
  */
 export function s3Capabilities(_config?: StorageConfig): Capabilities {

@@ -73,7 +73,7 @@ async function statFile(target: S3Target, key: string): Promise<StorageStat> {
   return stat;
 }
 
-/** The `Range` header of a byte range; none for a read of the whole object. */
+/** Build the `Range` header of a byte range, or none for a read of the whole object. */
 export function rangeHeader(range: ByteRange): { Range?: string } {
   if (range.offset === 0 && range.length === undefined) return {};
   const last = range.length === undefined ? '' : String(range.offset + range.length - 1);

@@ -50,8 +50,8 @@ export async function writeWhole(
 }
 
 /**
- * Replace the bytes `[offset, offset + written)` of an object without reading it whole:
- * a new multipart upload copies the unchanged ranges before and after on the server,
+ * Replace the bytes `[offset, offset + written)` of an object without reading it whole.
+ * A new multipart upload copies the unchanged ranges before and after on the server,
  * uploads the new bytes as parts, and fills a gap past the old end with zeros. A
  * missing object is created. Every range read or copied is pinned to the old ETag, so
  * a concurrent replacement fails the write with ConditionNotMatch.

@@ -19,7 +19,7 @@ export interface MotoServer {
 
 /**
  * Start `scripts/servers/moto.sh run` on a free port and wait until it accepts
- * connections. Throws with the server's log when it does not answer within 60 s.
+ * connections. Throws with the server's log when no connection succeeds within 60 s.
  */
 export async function startMoto(): Promise<MotoServer> {
   const external = process.env['OP_TEST_S3_ENDPOINT'];

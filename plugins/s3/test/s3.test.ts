@@ -188,6 +188,24 @@ test('delete, rename and copy', async (t) => {
   t.is((missingCopy as { kind?: string }).kind, 'NotFound');
 });
 
+test('list pages around a directory prefix', async (t) => {
+  const { helper } = t.context;
+  await put(helper, 'around/a/inner', 'in a directory');
+  await put(helper, 'around/a b', 'a file whose key sorts before the prefix a/');
+  await put(helper, 'around/a0', 'a file whose key sorts after the prefix a/');
+
+  const seen: string[] = [];
+  let startAfter: string | undefined;
+  for (let round = 0; round < 10; round += 1) {
+    const page = await helper.list('around', { limit: 1, ...(startAfter === undefined ? {} : { startAfter }) });
+    seen.push(...page.entries.map((entry) => entry.name));
+    if (page.isLast) break;
+    startAfter = page.entries.at(-1)!.name;
+  }
+
+  t.deepEqual(seen, ['a b', 'a', 'a0'], 'each entry once, in S3 key order');
+});
+
 test('mkdir and rmdir are no-ops', async (t) => {
   const { helper } = t.context;
   await helper.mkdir('noop/dir');
