@@ -3,7 +3,8 @@ import { readdir } from 'node:fs/promises';
 import path from 'node:path';
 import anyTest, { type TestFn } from 'ava';
 import { TokenService } from '@op-worker/core';
-import { API, createFile, send, sendRaw, startTestWorker, withBadCrc, type TestWorker } from './helpers.js';
+import { API, createFile, sendRaw, startTestWorker, withBadCrc, type TestWorker } from './helpers.js';
+import { sendChecked as send } from './spec-reference.js';
 
 const test = anyTest as TestFn<TestWorker>;
 
