@@ -2,6 +2,7 @@ import Router from '@koa/router';
 import type { LogicalFileSystem, TokenService, UserService } from '@op-worker/core';
 import Koa from 'koa';
 import type { Logger } from 'pino';
+import type { SpaceCapabilities } from './cdmi/capabilities.js';
 import { createCdmiRouter } from './cdmi/router.js';
 import { accessLogMiddleware } from './middleware/access-log.js';
 import { authMiddleware } from './middleware/auth.js';
@@ -17,6 +18,8 @@ export interface AppDependencies {
   tokens: TokenService;
   logger: Logger;
   provider: ProviderInfo;
+  /** Storage capabilities per space, for CDMI capability objects; without it every space claims all of them. */
+  spaceCapabilities?: SpaceCapabilities;
 }
 
 /**
@@ -48,7 +51,7 @@ export function createApp(deps: AppDependencies): Koa<AppState> {
     service,
     createPublicRestRouter(deps.provider),
     createRestRouter({ lfs: deps.lfs, provider: deps.provider, authenticate }),
-    createCdmiRouter({ lfs: deps.lfs, authenticate }),
+    createCdmiRouter({ lfs: deps.lfs, authenticate, users: deps.users, spaceCapabilities: deps.spaceCapabilities }),
   ];
   for (const router of routers) {
     app.use(router.routes());

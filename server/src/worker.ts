@@ -3,6 +3,7 @@ import type { AddressInfo } from 'node:net';
 import type { Core } from '@op-worker/core';
 import type { Logger } from 'pino';
 import { createApp } from './app.js';
+import { spaceCapabilitiesFrom } from './cdmi/capabilities.js';
 import type { WorkerConfig } from './config.js';
 import { openCore } from './core.js';
 import { ensureEmbeddedDefaults } from './embedded.js';
@@ -36,7 +37,8 @@ export async function startWorker(config: WorkerConfig, logger: Logger): Promise
       domain: config.domain ?? config.host,
       version: WORKER_VERSION,
     };
-    const app = createApp({ lfs: core.lfs, users: core.users, tokens: core.tokens, logger, provider });
+    const spaceCapabilities = spaceCapabilitiesFrom(core.spaces, core.storages);
+    const app = createApp({ lfs: core.lfs, users: core.users, tokens: core.tokens, logger, provider, spaceCapabilities });
     const server = createServer(app.callback());
     await listen(server, config.port, config.host);
 

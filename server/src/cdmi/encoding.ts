@@ -17,6 +17,33 @@ export function decodeValue(value: string, encoding: ValueEncoding): Buffer {
   return Buffer.from(value, 'base64');
 }
 
+/**
+ * Decode a stream of base64 text into bytes, checking it as strictly as `decodeValue`:
+ * only the standard alphabet, padding only at the very end, a length divisible by 4.
+ * Throws 400 `badData` (key `base64`) where the text stops being valid, so a consumer
+ * may already have received the bytes before that point.
+ */
+export async function* decodeBase64Stream(text: AsyncIterable<Buffer>): AsyncGenerator<Buffer> {
+  let carry = '';
+  let padded = false;
+  for await (const chunk of text) {
+    if (chunk.length === 0) continue;
+    if (padded) throw invalidBase64();
+
+    const joined = carry + chunk.toString('latin1');
+    if (!BASE64.test(joined)) throw invalidBase64();
+    const aligned = joined.length - (joined.length % 4);
+    if (aligned > 0) yield Buffer.from(joined.slice(0, aligned), 'base64');
+    padded = joined.slice(0, aligned).includes('=');
+    carry = joined.slice(aligned);
+  }
+  if (carry !== '') throw invalidBase64();
+}
+
+function invalidBase64(): ApiError {
+  return ApiError.badData('base64', 'value is not valid base64 although valuetransferencoding is "base64"');
+}
+
 /** Encode a byte stream as the inside of a JSON string (no quotes), chunk by chunk. */
 export async function* encodeValueStream(bytes: AsyncIterable<Buffer>, encoding: ValueEncoding): AsyncGenerator<string> {
   if (encoding === 'utf-8') {

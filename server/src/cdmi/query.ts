@@ -10,7 +10,10 @@ export interface CdmiQuery {
   fields?: Set<string>;
   childrenRange?: { from: number; to: number };
   valueRange?: { from: number; to: number };
+  /** Prefix that filters metadata on reads: the first `metadata:<prefix>` option. */
   metadataPrefix?: string;
+  /** Every `metadata:<name>` option in order; a PUT updates exactly these user metadata items. */
+  metadataNames?: string[];
 }
 
 export function parseCdmiQuery(querystring: string): CdmiQuery {
@@ -29,7 +32,10 @@ export function parseCdmiQuery(querystring: string): CdmiQuery {
     if (argument === undefined) continue;
     if (name === 'children') query.childrenRange = parseRange(argument, 'childrenrange');
     else if (name === 'value') query.valueRange = parseRange(argument, 'valuerange');
-    else if (name === 'metadata') query.metadataPrefix = argument;
+    else if (name === 'metadata') {
+      query.metadataPrefix ??= argument;
+      query.metadataNames = [...(query.metadataNames ?? []), argument];
+    }
   }
   return query;
 }
