@@ -7,6 +7,7 @@ import { spaceCapabilitiesFrom } from './cdmi/capabilities.js';
 import type { WorkerConfig } from './config.js';
 import { openCore } from './core.js';
 import { ensureEmbeddedDefaults } from './embedded.js';
+import { replyToMalformedRequests } from './http/client-error.js';
 import type { ProviderInfo } from './provider.js';
 
 /** The server package's version, shown by `/configuration`. */
@@ -40,6 +41,7 @@ export async function startWorker(config: WorkerConfig, logger: Logger): Promise
     const spaceCapabilities = spaceCapabilitiesFrom(core.spaces, core.storages);
     const app = createApp({ lfs: core.lfs, users: core.users, tokens: core.tokens, logger, provider, spaceCapabilities });
     const server = createServer(app.callback());
+    replyToMalformedRequests(server, logger);
     await listen(server, config.port, config.host);
 
     const address = server.address() as AddressInfo;
