@@ -1,6 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import { Readable } from 'node:stream';
-import type { Identity, LogicalFileSystem } from '@op-worker/core';
+import { OpError, type Identity, type LogicalFileSystem } from '@op-worker/core';
 import rangeParser from 'range-parser';
 import { ApiError } from '../errors.js';
 import type { AppContext } from '../state.js';
@@ -42,7 +42,7 @@ export async function sendFileContent(
     return;
   }
 
-  const size = target.size ?? (await lfs.getAttributes(who, target.fileId)).size;
+  const size = target.size ?? (await regularFileSize(lfs, who, target.fileId));
   const ranges = rangeParser(size, rangeHeader, { combine: true });
   if (ranges === -1 || ranges === -2 || ranges.type !== 'bytes') {
     throw new ApiError(
@@ -66,6 +66,13 @@ export async function sendFileContent(
   }
 
   sendMultipartRanges(ctx, lfs, who, target.fileId, ranges, size);
+}
+
+/** Size of a regular file; a directory is `eisdir`, as a download without Range reports it. */
+async function regularFileSize(lfs: LogicalFileSystem, who: Identity, fileId: string): Promise<number> {
+  const attributes = await lfs.getAttributes(who, fileId);
+  if (attributes.type === 'DIR') throw OpError.posix('eisdir', `"${attributes.name}" is a directory`);
+  return attributes.size;
 }
 
 /** Stream several ranges as `multipart/byteranges`, with an exact Content-Length. */
