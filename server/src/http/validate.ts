@@ -1,5 +1,7 @@
 import { Ajv, type ErrorObject, type ValidateFunction } from 'ajv';
+import type { Middleware } from 'koa';
 import { OpError } from '@op-worker/core';
+import { ApiError } from '../errors.js';
 
 /**
  * Validation of query strings and JSON bodies. Query values arrive as strings, so the
@@ -46,4 +48,22 @@ function toBadValue(error: ErrorObject | undefined, where: string): OpError {
 
   const name = error.instancePath.replace(/^\//, '').replaceAll('/', '.') || 'body';
   return OpError.badValue(name, `${where} "${name}" ${error.message ?? 'is invalid'}`);
+}
+
+/**
+ * Reject a query string with a malformed percent escape or escapes that are not UTF-8.
+ * Koa's parser would turn those into U+FFFD, so `name=%FF` would create a file under a
+ * name the client never sent.
+ */
+export function wellFormedQueryMiddleware(): Middleware {
+  return async (ctx, next) => {
+    for (const part of ctx.querystring.split('&')) {
+      try {
+        decodeURIComponent(part.replaceAll('+', ' '));
+      } catch {
+        throw ApiError.badData('query string', `query parameter "${part.slice(0, 80)}" has a malformed percent escape or is not UTF-8`);
+      }
+    }
+    await next();
+  };
 }

@@ -2,6 +2,7 @@ import Router from '@koa/router';
 import type { LogicalFileSystem } from '@op-worker/core';
 import type { Middleware } from 'koa';
 import { configurationBody, type ProviderInfo } from '../provider.js';
+import { wellFormedQueryMiddleware } from '../http/validate.js';
 import type { AppState } from '../state.js';
 import { REST_PREFIX, registerFileRoutes } from './files.js';
 import { registerMetadataRoutes } from './metadata.js';
@@ -29,6 +30,7 @@ export function createPublicRestRouter(provider: ProviderInfo): Router<AppState>
 export function createRestRouter(deps: RestDependencies): Router<AppState> {
   const router = new Router<AppState>({ prefix: REST_PREFIX });
   router.use(deps.authenticate);
+  router.use(wellFormedQueryMiddleware());
 
   registerSpaceRoutes(router, deps.lfs, deps.provider);
   registerFileRoutes(router, deps.lfs);
