@@ -10,6 +10,7 @@ export * from './metadata/sqlite/sqlite-store.js';
 export { LATEST_SCHEMA_VERSION as SQLITE_METADATA_SCHEMA_VERSION } from './metadata/sqlite/schema.js';
 export * from './lfs/types.js';
 export * from './lfs/api.js';
+export * from './lfs/recursive.js';
 export * from './lfs/copy.js';
 export * from './spaces/api.js';
 export * from './auth/index.js';

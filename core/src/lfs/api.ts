@@ -1,6 +1,9 @@
 import type { Readable } from 'node:stream';
+import type { ListRecursiveRequest, ListRecursiveResult } from './recursive.js';
 import type {
   CreateFileRequest,
+  FileChange,
+  FileDistribution,
   FileAttributes,
   Identity,
   JsonValue,
@@ -67,4 +70,28 @@ export interface LogicalFileSystem {
   getJsonMetadata(who: Identity, fileId: string): Promise<JsonValue>;
   setJsonMetadata(who: Identity, fileId: string, value: JsonValue): Promise<void>;
   removeJsonMetadata(who: Identity, fileId: string): Promise<void>;
+
+  /** Ids of every name of the file's inode (hard links), its own first unless that name was deleted. */
+  getHardlinks(who: Identity, fileId: string): Promise<string[]>;
+  /** Target path of a symbolic link; posix einval for other files. */
+  getSymlinkValue(who: Identity, fileId: string): Promise<string>;
+  /** Id of the space's trash directory, which holds directories being deleted. */
+  getTrashDirId(who: Identity, spaceId: string): Promise<string>;
+
+  /** Non-directory files below a directory, depth-first in name order, with relative paths. */
+  listRecursive(who: Identity, dirId: string, request: ListRecursiveRequest): Promise<ListRecursiveResult>;
+  /** Ids from the space root down to the file itself. */
+  listAncestorIds(who: Identity, fileId: string): Promise<string[]>;
+  /** Where the file's data is on each storage of its space. */
+  getDistribution(who: Identity, fileId: string): Promise<FileDistribution>;
+
+  /** RDF metadata document (text); `notFound` when none is set. */
+  getRdfMetadata(who: Identity, fileId: string): Promise<string>;
+  setRdfMetadata(who: Identity, fileId: string, value: string): Promise<void>;
+  removeRdfMetadata(who: Identity, fileId: string): Promise<void>;
+
+  /** File changes of a space with `seq > afterSeq`, in order; other kinds of change are skipped. */
+  readChanges(who: Identity, spaceId: string, afterSeq: number, limit: number): Promise<FileChange[]>;
+  /** Sequence number of the newest change of a space. */
+  lastChangeSeq(who: Identity, spaceId: string): Promise<number>;
 }

@@ -10,16 +10,20 @@ import type { StorageRecord, StorageRegistry } from '../spaces/api.js';
 import type { StorageHelper } from '../storage/helper.js';
 import { TYPES, type Clock } from '../tokens.js';
 import type { LogicalFileSystem } from './api.js';
-import { toAttributes } from './attributes.js';
+import { toAttributes, toLinkAttributes } from './attributes.js';
 import { storageDirId, storageFileId } from './layout.js';
-import { listChildrenPage } from './listing.js';
+import { encodePageToken, listChildrenPage } from './listing.js';
+import { decodeWalkToken, encodeWalkToken, walkFiles, type ListRecursiveRequest, type ListRecursiveResult } from './recursive.js';
 import {
   addBlock,
   COLLECTIONS,
   DEFAULT_DIR_MODE,
   DEFAULT_FILE_MODE,
+  DETACHED_DATA_DIR,
   locationKey,
   spaceRootUuid,
+  spaceTrashUuid,
+  TRASH_DIR_NAME,
   truncateBlocks,
   type FileDoc,
   type FileLocationDoc,
@@ -31,6 +35,8 @@ import { onStorage } from './storage-errors.js';
 import type {
   CreateFileRequest,
   FileAttributes,
+  FileChange,
+  FileDistribution,
   Identity,
   JsonValue,
   ListChildrenRequest,
@@ -49,8 +55,16 @@ export interface CoreOptions {
 
 /** A file's document together with what is needed to reach its data. */
 interface ResolvedFile {
+  /** The inode: the document that holds the data, size, times and metadata. */
   doc: FileDoc;
   space: SpaceDoc;
+  /** Set when the id named a hard link: the document that holds the link's name and parent. */
+  link?: FileDoc;
+}
+
+/** The document that holds a resolved file's name and parent: the link, or else the inode. */
+function entryOf(file: ResolvedFile): FileDoc {
+  return file.link ?? file.doc;
 }
 
 /** A storage that holds (or will hold) a file's data. */
@@ -111,8 +125,19 @@ export class LogicalFileSystemImpl implements LogicalFileSystem {
   }
 
   async getAttributes(who: Identity, fileId: string): Promise<FileAttributes> {
+    return this.resolvedAttributes(await this.resolve(who, fileId));
+  }
+
+  async getHardlinks(who: Identity, fileId: string): Promise<string[]> {
     const { doc } = await this.resolve(who, fileId);
-    return this.attributes(doc);
+    const uuids = [...(doc.detached ? [] : [doc.uuid]), ...(doc.linkUuids ?? [])];
+    return uuids.map((uuid) => encodeFileId({ fileUuid: uuid, spaceId: doc.spaceId }));
+  }
+
+  async getSymlinkValue(who: Identity, fileId: string): Promise<string> {
+    const { doc } = await this.resolve(who, fileId);
+    if (doc.type !== 'SYMLNK') throw OpError.posix('einval', `"${doc.name}" is not a symbolic link`);
+    return doc.symlinkValue ?? '';
   }
 
 
@@ -165,6 +190,11 @@ export class LogicalFileSystemImpl implements LogicalFileSystem {
 
   private async createIn(who: Identity, parent: ResolvedFile, name: string, request: CreateFileRequest): Promise<FileAttributes> {
     if (parent.doc.type !== 'DIR') throw OpError.posix('enotdir', `"${parent.doc.name}" is not a directory`);
+    assertNotReserved(parent.doc, name);
+    if (request.type === 'LNK') return this.createHardlink(who, parent, name, request.targetFileId);
+    if (request.type === 'SYMLNK' && (request.targetFilePath === undefined || request.targetFilePath === '')) {
+      throw new OpError('missingValue', 'a symbolic link needs a target path (target_file_path)', { key: 'target_file_path' });
+    }
     const mode = validMode(request.mode ?? (request.type === 'DIR' ? DEFAULT_DIR_MODE : DEFAULT_FILE_MODE));
     const now = this.clock.now();
     const doc: FileDoc = {
@@ -174,7 +204,7 @@ export class LogicalFileSystemImpl implements LogicalFileSystem {
       name,
       type: request.type,
       mode,
-      size: 0,
+      size: request.type === 'SYMLNK' ? Buffer.byteLength(request.targetFilePath ?? '') : 0,
       ownerUserId: who.userId,
       uid: 0,
       gid: 0,
@@ -182,6 +212,7 @@ export class LogicalFileSystemImpl implements LogicalFileSystem {
       atimeMs: now,
       mtimeMs: now,
       ctimeMs: now,
+      ...(request.type === 'SYMLNK' ? { symlinkValue: request.targetFilePath } : {}),
     };
 
     // The document goes first and the name second: a crash in between leaves an
@@ -212,8 +243,45 @@ export class LogicalFileSystemImpl implements LogicalFileSystem {
     return this.attributes(stored);
   }
 
+  /**
+   * Give an existing file a second name. The link document holds only the name and
+   * parent; data, size, times and metadata stay on the inode, which lists its links.
+   */
+  private async createHardlink(who: Identity, parent: ResolvedFile, name: string, targetFileId: string | undefined): Promise<FileAttributes> {
+    if (targetFileId === undefined || targetFileId === '') {
+      throw new OpError('missingValue', 'a hard link needs a target file id (target_file_id)', { key: 'target_file_id' });
+    }
+    const target = await this.resolve(who, targetFileId);
+    if (target.doc.type === 'DIR') throw OpError.posix('eperm', `"${target.doc.name}" is a directory, which cannot have hard links`);
+    if (target.space.spaceId !== parent.space.spaceId) throw OpError.posix('exdev', 'a hard link must be in the space of its target');
+
+    const now = this.clock.now();
+    const link: FileDoc = { ...target.doc, uuid: newFileUuid(), parentUuid: parent.doc.uuid, name, inodeUuid: target.doc.uuid, creationTimeMs: now };
+    delete link.linkUuids;
+    delete link.detached;
+    delete link.shareIds;
+
+    await this.store.create(COLLECTIONS.file, link.uuid, link);
+    try {
+      await this.store.addChild(parent.doc.uuid, name, link.uuid);
+    } catch (error) {
+      await this.store.delete(COLLECTIONS.file, link.uuid);
+      if (OpError.is(error) && error.kind === 'alreadyExists') throw OpError.posix('eexist', `"${name}" already exists`, { name });
+      throw error;
+    }
+    const inode = await updateDocument<FileDoc>(this.store, COLLECTIONS.file, target.doc.uuid, (value) => {
+      value.linkUuids = [...(value.linkUuids ?? []), link.uuid];
+      value.ctimeMs = now;
+    });
+
+    await this.touchDirectory(parent.doc.uuid, now);
+    await this.recordChange(link, false);
+    return toLinkAttributes(link, inode.value, await this.pathOf(link));
+  }
+
   /** Create the storage side of a new file: its (possibly empty) data, or a canonical directory. */
   private async materialise(parent: ResolvedFile, doc: FileDoc, request: CreateFileRequest): Promise<void> {
+    if (doc.type === 'SYMLNK') return;
     if (doc.type === 'DIR') {
       await this.makeStorageDirectory(parent.space, doc);
       return;
@@ -241,11 +309,17 @@ export class LogicalFileSystemImpl implements LogicalFileSystem {
     const docs = await this.store.getMany<FileDoc>(COLLECTIONS.file, page.entries.map((entry) => entry.childId));
     const parentPath = await this.pathOf(doc);
 
+    const inodeUuids = [...docs.values()].map((child) => child.value.inodeUuid).filter((uuid): uuid is string => uuid !== undefined);
+    const inodes = inodeUuids.length === 0 ? new Map<string, { value: FileDoc }>() : await this.store.getMany<FileDoc>(COLLECTIONS.file, inodeUuids);
+
     const children: FileAttributes[] = [];
     for (const entry of page.entries) {
       const child = docs.get(entry.childId);
       // A name whose document is gone is left over from an interrupted delete; skip it.
-      if (child) children.push(toAttributes(child.value, `${parentPath}/${entry.name}`));
+      if (!child) continue;
+      const path = `${parentPath}/${entry.name}`;
+      const inode = child.value.inodeUuid === undefined ? undefined : inodes.get(child.value.inodeUuid);
+      children.push(inode ? toLinkAttributes(child.value, inode.value, path) : toAttributes(child.value, path));
     }
     return { children, isLast: page.isLast, nextPageToken: page.nextPageToken };
   }
@@ -366,11 +440,14 @@ export class LogicalFileSystemImpl implements LogicalFileSystem {
 
 
   async rename(who: Identity, fileId: string, newParentId: string, newName: string): Promise<FileAttributes> {
-    const source = await this.resolve(who, fileId);
+    // A hard link is renamed as its own document: it has a name but no data to move.
+    const resolved = await this.resolve(who, fileId);
+    const source: ResolvedFile = { doc: entryOf(resolved), space: resolved.space };
     const target = await this.resolve(who, newParentId);
     assertValidName(newName);
     if (source.doc.parentUuid === null) throw OpError.posix('eperm', 'a space root cannot be moved');
     if (target.doc.type !== 'DIR') throw OpError.posix('enotdir', `"${target.doc.name}" is not a directory`);
+    if (target.doc.uuid !== spaceTrashUuid(target.space.spaceId)) assertNotReserved(target.doc, newName);
     if (target.space.spaceId !== source.space.spaceId) {
       throw OpError.posix('exdev', 'moving files between spaces is not supported; copy them instead');
     }
@@ -443,10 +520,70 @@ export class LogicalFileSystemImpl implements LogicalFileSystem {
   }
 
   async remove(who: Identity, fileId: string): Promise<void> {
-    const file = await this.resolve(who, fileId);
+    const resolved = await this.resolve(who, fileId);
+    const file: ResolvedFile = { doc: entryOf(resolved), space: resolved.space };
     if (file.doc.parentUuid === null) throw OpError.posix('eperm', 'a space root cannot be deleted');
-    await this.removeTree(who, file);
+    if (file.doc.uuid === spaceTrashUuid(file.space.spaceId)) throw OpError.posix('eperm', 'the trash directory cannot be deleted');
+
+    if (file.doc.type === 'DIR' && !file.doc.inodeUuid) {
+      await this.moveToTrash(who, file);
+    } else {
+      await this.removeTree(who, file);
+    }
     await this.touchDirectory(file.doc.parentUuid, this.clock.now());
+  }
+
+  /**
+   * Delete a directory through the space's trash: it is moved there under its uuid at
+   * once, so its name is free and it is out of sight, and its contents are deleted in the
+   * background. A worker that stops before the background delete ends leaves the rest in
+   * the trash. NOTE: nothing empties a trash left over from a previous run yet.
+   */
+  private async moveToTrash(who: Identity, file: ResolvedFile): Promise<void> {
+    const trash = await this.ensureTrash(file.space);
+    await this.rename(who, encodeFileId({ fileUuid: file.doc.uuid, spaceId: file.doc.spaceId }), encodeFileId({ fileUuid: trash.uuid, spaceId: trash.spaceId }), file.doc.uuid);
+
+    const moved = await this.fileDoc(file.doc.uuid);
+    void this.removeTree(who, { space: file.space, doc: moved }).catch((error: unknown) =>
+      this.logger.error({ err: error, fileUuid: file.doc.uuid, spaceId: file.space.spaceId }, 'background delete of a trashed directory failed'),
+    );
+  }
+
+  /** The space's trash directory, created on first use. It is not among the root's children. */
+  private async ensureTrash(space: SpaceDoc): Promise<FileDoc> {
+    const uuid = spaceTrashUuid(space.spaceId);
+    const existing = await this.store.get<FileDoc>(COLLECTIONS.file, uuid);
+    if (existing) return existing.value;
+
+    const now = this.clock.now();
+    const trash: FileDoc = {
+      uuid,
+      spaceId: space.spaceId,
+      parentUuid: space.rootUuid,
+      name: TRASH_DIR_NAME,
+      type: 'DIR',
+      mode: 0o700,
+      size: 0,
+      ownerUserId: space.ownerUserId,
+      uid: 0,
+      gid: 0,
+      creationTimeMs: now,
+      atimeMs: now,
+      mtimeMs: now,
+      ctimeMs: now,
+    };
+    await this.makeStorageDirectory(space, trash);
+    try {
+      await this.store.create(COLLECTIONS.file, uuid, trash);
+    } catch (error) {
+      if (!(OpError.is(error) && error.kind === 'alreadyExists')) throw error;
+    }
+    return trash;
+  }
+
+  async getTrashDirId(who: Identity, spaceId: string): Promise<string> {
+    const space = await this.accessibleSpace(who, spaceId);
+    return encodeFileId({ fileUuid: (await this.ensureTrash(space)).uuid, spaceId });
   }
 
   /** Delete a file, or a directory depth-first: children before their parent. */
@@ -467,9 +604,65 @@ export class LogicalFileSystemImpl implements LogicalFileSystem {
 
   /** Remove one file or empty directory: its name first, then its data, then its documents. */
   private async unlink(space: SpaceDoc, doc: FileDoc): Promise<void> {
+    if (doc.inodeUuid !== undefined) {
+      await this.unlinkHardlink(space, doc);
+      return;
+    }
     const segments = await this.segmentsBelowSpace(doc).catch(() => undefined);
     if (doc.parentUuid !== null) await this.store.removeChild(doc.parentUuid, doc.name, doc.uuid);
+    if (doc.linkUuids !== undefined && doc.linkUuids.length > 0) {
+      await this.detach(space, doc, segments ?? []);
+      return;
+    }
+    await this.purge(space, doc, segments);
+  }
 
+  /** Remove a hard link's name; the inode goes too when this was its last name. */
+  private async unlinkHardlink(space: SpaceDoc, link: FileDoc): Promise<void> {
+    if (link.parentUuid !== null) await this.store.removeChild(link.parentUuid, link.name, link.uuid);
+    await this.store.delete(COLLECTIONS.file, link.uuid);
+    await this.recordChange(link, true);
+
+    const inode = await updateDocument<FileDoc>(this.store, COLLECTIONS.file, link.inodeUuid!, (value) => {
+      value.linkUuids = (value.linkUuids ?? []).filter((uuid) => uuid !== link.uuid);
+      value.ctimeMs = this.clock.now();
+    }).catch((error: unknown) => {
+      if (OpError.is(error) && error.kind === 'notFound') return undefined;
+      throw error;
+    });
+    if (inode && inode.value.detached && (inode.value.linkUuids ?? []).length === 0) {
+      await this.purge(space, inode.value, undefined);
+    }
+  }
+
+  /**
+   * Keep an inode whose own name was deleted while hard links remain. On canonical
+   * storages its data path would be taken by the next file of that name, so the data
+   * moves to a folder of its own and the new path is recorded in the file location.
+   */
+  private async detach(space: SpaceDoc, doc: FileDoc, segments: string[]): Promise<void> {
+    for (const support of space.supports) {
+      const record = await this.storages.get(support.storageId);
+      const key = locationKey(doc.uuid, support.storageId);
+      if (record.storagePathType !== 'canonical' || !(await this.store.get(COLLECTIONS.location, key))) continue;
+      const helper = await this.storages.helper(support.storageId);
+      const from = storageFileId(record, support, doc.uuid, segments);
+      const to = storageDirId(support, [DETACHED_DATA_DIR, doc.uuid]);
+      if (helper.capabilities.directories) await onStorage(() => helper.mkdir(storageDirId(support, [DETACHED_DATA_DIR])));
+      await onStorage(() => helper.rename!(from, to));
+      await updateDocument<FileLocationDoc>(this.store, COLLECTIONS.location, key, (location) => {
+        location.storageFileId = to;
+      });
+    }
+    const detached = await updateDocument<FileDoc>(this.store, COLLECTIONS.file, doc.uuid, (value) => {
+      value.detached = true;
+      value.ctimeMs = this.clock.now();
+    });
+    await this.recordChange(detached.value, true);
+  }
+
+  /** Delete a file's data on every storage, then its documents. */
+  private async purge(space: SpaceDoc, doc: FileDoc, segments: string[] | undefined): Promise<void> {
     for (const support of space.supports) {
       const helper = await this.storages.helper(support.storageId);
       if (doc.type === 'DIR') {
@@ -491,6 +684,7 @@ export class LogicalFileSystemImpl implements LogicalFileSystem {
 
     await this.store.delete(COLLECTIONS.xattrs, doc.uuid);
     await this.store.delete(COLLECTIONS.json, doc.uuid);
+    await this.store.delete(COLLECTIONS.rdf, doc.uuid);
     await this.store.delete(COLLECTIONS.file, doc.uuid);
     await this.recordChange(doc, true);
   }
@@ -547,6 +741,116 @@ export class LogicalFileSystemImpl implements LogicalFileSystem {
   }
 
 
+  async listRecursive(who: Identity, dirId: string, request: ListRecursiveRequest): Promise<ListRecursiveResult> {
+    const { doc } = await this.resolve(who, dirId);
+    if (doc.type !== 'DIR') throw OpError.posix('enotdir', `"${doc.name}" is not a directory`);
+    const limit = request.limit ?? 1000;
+    if (!Number.isInteger(limit) || limit < 1 || limit > 1000) throw OpError.badValue('limit', `limit must be an integer from 1 to 1000, got ${limit}`);
+
+    const tokenAfter = request.token ? decodeWalkToken(request.token) : undefined;
+    const after = tokenAfter ?? request.startAfter;
+    const list = async (id: string, startAfter: string | undefined, count: number) =>
+      (await this.listChildren(who, id, { limit: count, token: startAfter === undefined ? undefined : encodePageToken(startAfter) })).children;
+    const lookup = async (id: string, name: string) => {
+      const childId = await this.store.getChild(decodeFileId(id).fileUuid, name);
+      return childId === undefined ? undefined : this.attributes(await this.fileDoc(childId));
+    };
+
+    const walk = await walkFiles(list, lookup, dirId, { after, prefix: request.prefix, limit });
+    const last = walk.files[walk.files.length - 1];
+    return {
+      files: walk.files,
+      inaccessiblePaths: [],
+      isLast: walk.isLast,
+      nextPageToken: walk.isLast || !last ? null : encodeWalkToken(last.path),
+    };
+  }
+
+  async listAncestorIds(who: Identity, fileId: string): Promise<string[]> {
+    const file = await this.resolve(who, fileId);
+    const ids: string[] = [];
+    let current: FileDoc | undefined = entryOf(file);
+    while (current) {
+      ids.unshift(encodeFileId({ fileUuid: current.uuid, spaceId: current.spaceId }));
+      current = current.parentUuid === null ? undefined : await this.fileDoc(current.parentUuid);
+    }
+    return ids;
+  }
+
+  async getDistribution(who: Identity, fileId: string): Promise<FileDistribution> {
+    const { doc, space } = await this.resolve(who, fileId);
+    const storages: FileDistribution['storages'] = [];
+    for (const support of space.supports) {
+      const location = doc.type === 'DIR' ? undefined : await this.store.get<FileLocationDoc>(COLLECTIONS.location, locationKey(doc.uuid, support.storageId));
+      const blocks = location?.value.blocks ?? [];
+      storages.push({
+        storageId: support.storageId,
+        providerId: location?.value.providerId ?? this.options.providerId,
+        storageFileId: location && blocks.length > 0 ? location.value.storageFileId : null,
+        blocks: blocks.map(([offset, length]) => [offset, length] as [number, number]),
+      });
+    }
+    return { type: doc.type, size: doc.type === 'DIR' ? 0 : doc.size, providerId: this.options.providerId, storages };
+  }
+
+  async getRdfMetadata(who: Identity, fileId: string): Promise<string> {
+    const { doc } = await this.resolve(who, fileId);
+    const stored = await this.store.get<{ value: string }>(COLLECTIONS.rdf, doc.uuid);
+    if (!stored) throw OpError.notFound(`RDF metadata of "${doc.name}"`);
+    return stored.value.value;
+  }
+
+  async setRdfMetadata(who: Identity, fileId: string, value: string): Promise<void> {
+    const { doc } = await this.resolve(who, fileId);
+    await this.store.put(COLLECTIONS.rdf, doc.uuid, { value });
+    await this.touchMetadata(doc);
+  }
+
+  async removeRdfMetadata(who: Identity, fileId: string): Promise<void> {
+    const { doc } = await this.resolve(who, fileId);
+    await this.store.delete(COLLECTIONS.rdf, doc.uuid);
+    await this.touchMetadata(doc);
+  }
+
+  async readChanges(who: Identity, spaceId: string, afterSeq: number, limit: number): Promise<FileChange[]> {
+    const space = await this.accessibleSpace(who, spaceId);
+    const records = await this.store.readChanges(spaceId, { afterSeq, limit });
+    const changes: FileChange[] = [];
+    for (const record of records) {
+      if (record.collection !== COLLECTIONS.file) continue;
+      const data = (record.data ?? {}) as Partial<FileDoc>;
+      const parentPath = data.parentUuid ? await this.pathOfUuid(data.parentUuid) : undefined;
+      changes.push({
+        seq: record.seq,
+        fileId: encodeFileId({ fileUuid: record.key, spaceId }),
+        filePath: parentPath === undefined ? `/${space.name}` : `${parentPath}/${data.name ?? ''}`,
+        deleted: record.deleted,
+        timeMs: record.timeMs,
+        name: data.name ?? '',
+        type: data.type ?? 'REG',
+        size: data.size ?? 0,
+        mode: data.mode,
+        ownerUserId: data.ownerUserId,
+        atimeMs: data.atimeMs,
+        mtimeMs: data.mtimeMs,
+        ctimeMs: data.ctimeMs,
+      });
+    }
+    return changes;
+  }
+
+  async lastChangeSeq(who: Identity, spaceId: string): Promise<number> {
+    await this.accessibleSpace(who, spaceId);
+    return this.store.lastChangeSeq(spaceId);
+  }
+
+  /** Path of a file by uuid, or undefined when it no longer exists. */
+  private async pathOfUuid(uuid: string): Promise<string | undefined> {
+    const document = await this.store.get<FileDoc>(COLLECTIONS.file, uuid);
+    if (!document) return undefined;
+    return this.pathOf(document.value).catch(() => undefined);
+  }
+
   /** Decode a file id, load its document, and check that the caller may use its space. */
   private async resolve(who: Identity, fileId: string): Promise<ResolvedFile> {
     const guid = decodeFileId(fileId);
@@ -559,10 +863,12 @@ export class LogicalFileSystemImpl implements LogicalFileSystem {
     }
     const space = await this.accessibleSpace(who, guid.spaceId);
     const document = await this.store.get<FileDoc>(COLLECTIONS.file, guid.fileUuid);
-    if (!document || document.value.spaceId !== guid.spaceId) {
+    if (!document || document.value.spaceId !== guid.spaceId || document.value.detached) {
       throw OpError.notFound('file', { fileId: encodeFileId(guid) });
     }
-    return { doc: document.value, space };
+    const inodeUuid = document.value.inodeUuid;
+    if (inodeUuid === undefined) return { doc: document.value, space };
+    return { doc: await this.fileDoc(inodeUuid), space, link: document.value };
   }
 
   /** A base for relative paths: a file id, or a space id meaning the space root. */
@@ -617,7 +923,13 @@ export class LogicalFileSystemImpl implements LogicalFileSystem {
   }
 
   private async attributes(doc: FileDoc): Promise<FileAttributes> {
+    if (doc.inodeUuid !== undefined) return toLinkAttributes(doc, await this.fileDoc(doc.inodeUuid), await this.pathOf(doc));
     return toAttributes(doc, await this.pathOf(doc));
+  }
+
+  private async resolvedAttributes(file: ResolvedFile): Promise<FileAttributes> {
+    if (file.link) return toLinkAttributes(file.link, file.doc, await this.pathOf(file.link));
+    return this.attributes(file.doc);
   }
 
   /** Moving a directory below itself would detach a cycle from the tree. */
@@ -664,7 +976,7 @@ export class LogicalFileSystemImpl implements LogicalFileSystem {
    * path, which a rename of any ancestor changes, so it is derived rather than stored.
    */
   private async dataPath(doc: FileDoc, support: SpaceSupport, record: StorageRecord): Promise<string> {
-    if (record.storagePathType === 'flat') {
+    if (record.storagePathType === 'flat' || doc.detached) {
       const location = await this.store.get<FileLocationDoc>(COLLECTIONS.location, locationKey(doc.uuid, support.storageId));
       if (location) return location.value.storageFileId;
     }
@@ -717,7 +1029,17 @@ export class LogicalFileSystemImpl implements LogicalFileSystem {
       collection: COLLECTIONS.file,
       key: doc.uuid,
       deleted,
-      data: { name: doc.name, parentUuid: doc.parentUuid, type: doc.type, size: doc.size },
+      data: {
+        name: doc.name,
+        parentUuid: doc.parentUuid,
+        type: doc.type,
+        size: doc.size,
+        mode: doc.mode,
+        ownerUserId: doc.ownerUserId,
+        atimeMs: doc.atimeMs,
+        mtimeMs: doc.mtimeMs,
+        ctimeMs: doc.ctimeMs,
+      },
     });
   }
 }
@@ -728,6 +1050,14 @@ function canAccessSpace(who: Identity, space: SpaceDoc): boolean {
 
 function assertRegular(doc: FileDoc): void {
   if (doc.type === 'DIR') throw OpError.posix('eisdir', `"${doc.name}" is a directory`);
+  if (doc.type === 'SYMLNK') throw OpError.posix('einval', `"${doc.name}" is a symbolic link; read its target instead`);
+}
+
+/** The trash and detached-data folders share the storage folder of the space root, so their names are taken there. */
+function assertNotReserved(parent: FileDoc, name: string): void {
+  if (parent.parentUuid === null && (name === TRASH_DIR_NAME || name === DETACHED_DATA_DIR)) {
+    throw OpError.posix('eperm', `"${name}" is reserved in a space root`, { name });
+  }
 }
 
 function validMode(mode: number): number {

@@ -10,6 +10,8 @@ export const COLLECTIONS = {
   spaceName: 'space_name',
   storage: 'storage',
   importStats: 'import_stats',
+  rdf: 'rdf_metadata',
+  share: 'share',
 } as const;
 
 /** A file's metadata document, keyed by its uuid. Times are milliseconds since the epoch. */
@@ -30,6 +32,22 @@ export interface FileDoc {
   atimeMs: number;
   mtimeMs: number;
   ctimeMs: number;
+  /** Value of a symbolic link. */
+  symlinkValue?: string;
+  /**
+   * Set on a hard link: the uuid of the file document (the inode) whose data, size, times
+   * and metadata the link shares. The link document itself holds only its name and parent.
+   */
+  inodeUuid?: string;
+  /** Set on an inode: the uuids of its hard links. */
+  linkUuids?: string[];
+  /**
+   * Set on an inode whose own name was deleted while hard links remained. Its data then
+   * lives at the path recorded in its file locations, not at a path derived from its name.
+   */
+  detached?: boolean;
+  /** Ids of the shares whose root is this file. */
+  shareIds?: string[];
 }
 
 /**
@@ -72,6 +90,17 @@ export type XattrsDoc = Record<string, JsonValue>;
 export function locationKey(fileUuid: string, storageId: string): string {
   return `${fileUuid}:${storageId}`;
 }
+
+/** Uuid of a space's trash directory, which holds directories being deleted in the background. */
+export function spaceTrashUuid(spaceId: string): string {
+  return `trash_${spaceId}`;
+}
+
+/** Name of the trash directory below the space root; it is not listed among the root's children. */
+export const TRASH_DIR_NAME = '.trash';
+
+/** Storage folder, below a space's storage prefix, for the data of inodes whose name was deleted. */
+export const DETACHED_DATA_DIR = '.detached';
 
 /** Uuid of a space's root directory; fixed so that it can be derived from the space id. */
 export function spaceRootUuid(spaceId: string): string {

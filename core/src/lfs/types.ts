@@ -31,6 +31,10 @@ export interface FileAttributes {
   mtime: number;
   ctime: number;
   hardlinkCount: number;
+  /** Target path of a symbolic link; null for other files. */
+  symlinkValue: string | null;
+  /** Ids of the shares whose root is this file. */
+  directShareIds: string[];
   /** Logical path `/<space name>/...`. */
   path: string;
   /** Listing cursor of this entry in its parent (its name). */
@@ -66,7 +70,12 @@ export interface ListChildrenResult {
 }
 
 export interface CreateFileRequest {
-  type: 'REG' | 'DIR';
+  /** `LNK` makes a hard link to `targetFileId`; `SYMLNK` a symbolic link whose value is `targetFilePath`. */
+  type: 'REG' | 'DIR' | 'LNK' | 'SYMLNK';
+  /** Target of a hard link (type `LNK`). */
+  targetFileId?: string;
+  /** Value of a symbolic link (type `SYMLNK`), stored as given. */
+  targetFilePath?: string;
   /** Defaults: 0o664 for files, 0o775 for directories. */
   mode?: number;
   /** Initial content of a regular file. */
@@ -92,3 +101,37 @@ export interface ReadResult {
 
 /** JSON document stored as a file's JSON metadata. */
 export type JsonValue = null | boolean | number | string | JsonValue[] | { [key: string]: JsonValue };
+
+/** Where a file's data is, per storage of its space. */
+export interface FileDistribution {
+  type: FileType;
+  /** Logical size in bytes; 0 for directories. */
+  size: number;
+  providerId: string;
+  storages: Array<{
+    storageId: string;
+    providerId: string;
+    /** Path of the data on the storage; null when the storage holds no bytes of the file. */
+    storageFileId: string | null;
+    /** Held byte ranges as [offset, length] pairs. */
+    blocks: Array<[number, number]>;
+  }>;
+}
+
+/** One entry of a space's change feed, as file facts at the time of the change. Times are milliseconds. */
+export interface FileChange {
+  seq: number;
+  fileId: string;
+  /** Logical path when the change was read; for a file deleted since, built from its last parent. */
+  filePath: string;
+  deleted: boolean;
+  timeMs: number;
+  name: string;
+  type: FileType;
+  size: number;
+  mode?: number;
+  ownerUserId?: string;
+  atimeMs?: number;
+  mtimeMs?: number;
+  ctimeMs?: number;
+}

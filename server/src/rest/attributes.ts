@@ -1,9 +1,9 @@
 import { OpError, type FileAttributes, type JsonValue } from '@op-worker/core';
 
 /**
- * File attributes with the REST API's 21.02.7 names. This worker has no data yet for the
- * rest of Onedata's model (ACLs, replication, shares, datasets, QoS), so those are not
- * offered, and requesting one is a 400 naming it.
+ * File attributes with the REST API's 21.02.7 names: the whole attribute model. Parts of
+ * Onedata's model this worker has no feature for report their empty state: no ACL, no
+ * name conflicts between providers, no datasets, no QoS requirements and no archive recalls.
  */
 export const REST_ATTRIBUTE_NAMES = [
   'fileId',
@@ -23,7 +23,35 @@ export const REST_ATTRIBUTE_NAMES = [
   'size',
   'ownerUserId',
   'hardlinkCount',
+  'acl',
+  'conflictingName',
+  'isFullyReplicatedLocally',
+  'localReplicationRate',
+  'originProviderId',
+  'directShareIds',
+  'symlinkValue',
+  'hasCustomMetadata',
+  'effProtectionFlags',
+  'effDatasetProtectionFlags',
+  'effDatasetInheritancePath',
+  'effQosInheritancePath',
+  'aggregateQosStatus',
+  'archiveRecallRootFileId',
 ] as const;
+
+/** Attributes shown when a request names none, as Onedata's default listing does. */
+const DEFAULT_ATTRIBUTE_NAMES: readonly RestAttributeName[] = [
+  'fileId', 'index', 'type', 'activePermissionsType', 'posixPermissions', 'name', 'path', 'parentFileId',
+  'displayGid', 'displayUid', 'creationTime', 'atime', 'mtime', 'ctime', 'size', 'ownerUserId', 'hardlinkCount',
+];
+
+/** Attributes that need more than the file's own document; the caller computes them only when selected. */
+export interface ComputedAttributes {
+  hasCustomMetadata?: boolean;
+  /** Fraction of the file's bytes held by this provider's storages, 0..1. */
+  localReplicationRate?: number;
+  providerId?: string;
+}
 
 export type RestAttributeName = (typeof REST_ATTRIBUTE_NAMES)[number];
 
@@ -36,9 +64,9 @@ export interface AttributeSelection {
   xattrs: readonly string[];
 }
 
-export const ALL_ATTRIBUTES: AttributeSelection = { names: REST_ATTRIBUTE_NAMES, xattrs: [] };
+export const ALL_ATTRIBUTES: AttributeSelection = { names: DEFAULT_ATTRIBUTE_NAMES, xattrs: [] };
 
-/** Check requested attribute names; undefined selects every attribute except xattrs. */
+/** Check requested attribute names; undefined selects the default set. */
 export function parseAttributeSelection(requested: readonly string[] | undefined): AttributeSelection {
   if (requested === undefined) return ALL_ATTRIBUTES;
 
@@ -66,7 +94,10 @@ export function toRestAttributes(
   attributes: FileAttributes,
   selection: AttributeSelection,
   xattrValues: Record<string, JsonValue> = {},
+  computed: ComputedAttributes = {},
 ): Record<string, unknown> {
+  const regular = attributes.type !== 'DIR';
+  const rate = computed.localReplicationRate ?? 1;
   const all: Record<RestAttributeName, unknown> = {
     fileId: attributes.fileId,
     index: attributes.index,
@@ -85,6 +116,20 @@ export function toRestAttributes(
     size: attributes.size,
     ownerUserId: attributes.ownerUserId,
     hardlinkCount: attributes.hardlinkCount,
+    acl: [],
+    conflictingName: null,
+    isFullyReplicatedLocally: regular ? rate >= 1 : null,
+    localReplicationRate: rate,
+    originProviderId: computed.providerId ?? null,
+    directShareIds: attributes.directShareIds,
+    symlinkValue: attributes.symlinkValue,
+    hasCustomMetadata: computed.hasCustomMetadata ?? false,
+    effProtectionFlags: [],
+    effDatasetProtectionFlags: [],
+    effDatasetInheritancePath: 'none',
+    effQosInheritancePath: 'none',
+    aggregateQosStatus: 'fulfilled',
+    archiveRecallRootFileId: null,
   };
 
   const shown: Record<string, unknown> = {};

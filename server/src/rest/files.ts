@@ -6,7 +6,8 @@ import { readJsonBody } from '../http/json-body.js';
 import { decodePathSegments, rawPathAfter } from '../http/request-path.js';
 import { bodyValidator, queryValidator } from '../http/validate.js';
 import { identityOf, type AppContext, type AppState } from '../state.js';
-import { parseAttributeSelection, toRestAttributes, type AttributeSelection } from './attributes.js';
+import { parseAttributeSelection, toRestAttributes, type AttributeSelection, type ComputedAttributes } from './attributes.js';
+import { sendDirectoryTar } from './tar.js';
 
 /**
  * File routes of the REST API: lookup, create, list, download, upload, attributes and
@@ -16,38 +17,48 @@ import { parseAttributeSelection, toRestAttributes, type AttributeSelection } fr
 
 export const REST_PREFIX = '/api/v3/oneprovider';
 
+type CreateType = 'REG' | 'DIR' | 'LNK' | 'SYMLNK';
+
 interface CreateQuery {
   name: string;
-  type: 'REG' | 'DIR';
+  type: CreateType;
   mode?: number;
   offset: number;
+  target_file_id?: string;
+  target_file_path?: string;
 }
+
+const createTypeProperties = {
+  type: { type: 'string', enum: ['REG', 'DIR', 'LNK', 'SYMLNK'], default: 'REG' },
+  mode: { type: 'integer', minimum: 0, maximum: 0o7777 },
+  offset: { type: 'integer', minimum: 0, default: 0 },
+  target_file_id: { type: 'string', minLength: 1 },
+  target_file_path: { type: 'string', minLength: 1 },
+};
 
 const createQuery = queryValidator<CreateQuery>({
   type: 'object',
   properties: {
     name: { type: 'string', minLength: 1 },
-    type: { type: 'string', enum: ['REG', 'DIR'], default: 'REG' },
-    mode: { type: 'integer', minimum: 0, maximum: 0o7777 },
-    offset: { type: 'integer', minimum: 0, default: 0 },
+    ...createTypeProperties,
   },
   required: ['name'],
   additionalProperties: false,
 });
 
 interface CreateAtPathQuery {
-  type: 'REG' | 'DIR';
+  type: CreateType;
   mode?: number;
   offset: number;
   create_parents: boolean;
+  target_file_id?: string;
+  target_file_path?: string;
 }
 
 const createAtPathQuery = queryValidator<CreateAtPathQuery>({
   type: 'object',
   properties: {
-    type: { type: 'string', enum: ['REG', 'DIR'], default: 'REG' },
-    mode: { type: 'integer', minimum: 0, maximum: 0o7777 },
-    offset: { type: 'integer', minimum: 0, default: 0 },
+    ...createTypeProperties,
     create_parents: { type: 'boolean', default: false },
   },
   additionalProperties: false,
@@ -75,6 +86,29 @@ const listBody = bodyValidator<ListOptions>({ type: 'object', properties: listPr
 
 interface AttributesOptions {
   attributes?: string[];
+}
+
+interface RecursiveOptions {
+  limit?: number;
+  token?: string;
+  start_after?: string;
+  prefix?: string;
+  attributes?: string[];
+}
+
+const recursiveProperties = {
+  limit: { type: 'integer', minimum: 1, maximum: 1000 },
+  token: { type: 'string' },
+  start_after: { type: 'string' },
+  prefix: { type: 'string' },
+  attributes: { type: 'array', items: { type: 'string' } },
+};
+const recursiveQuery = queryValidator<RecursiveOptions>({ type: 'object', properties: recursiveProperties, additionalProperties: false });
+const recursiveBody = bodyValidator<RecursiveOptions>({ type: 'object', properties: recursiveProperties, additionalProperties: false });
+
+/** A recursive listing always shows each file's relative path. */
+function withPath(selection: AttributeSelection): AttributeSelection {
+  return selection.names.includes('path') ? selection : { ...selection, names: [...selection.names, 'path'] };
 }
 
 const attributesProperties = { attributes: { type: 'array', items: { type: 'string' } } };
@@ -140,6 +174,43 @@ export function registerFileRoutes(router: Router<AppState>, lfs: LogicalFileSys
     ctx.body = { children, isLast: page.isLast, nextPageToken: page.nextPageToken };
   });
 
+  router.get('/data/:id/files', async (ctx) => {
+    const body = await readJsonBody(ctx.req);
+    const options = body === undefined ? recursiveQuery(ctx.query) : recursiveBody(body);
+    if (body !== undefined) noQuery(ctx.query);
+    const who = identityOf(ctx);
+    const selection = parseAttributeSelection(splitNames(options.attributes));
+
+    const page = await lfs.listRecursive(who, fileIdParam(ctx), {
+      limit: options.limit,
+      token: options.token,
+      startAfter: options.start_after,
+      prefix: options.prefix,
+    });
+    const files = await Promise.all(page.files.map((file) => showAttributes(lfs, who, file, withPath(selection))));
+    ctx.body = { files, inaccessiblePaths: page.inaccessiblePaths, isLast: page.isLast, nextPageToken: page.nextPageToken };
+  });
+
+  router.get('/data/:id/hardlinks', async (ctx) => {
+    noQuery(ctx.query);
+    ctx.body = await lfs.getHardlinks(identityOf(ctx), fileIdParam(ctx));
+  });
+
+  router.get('/data/:id/hardlinks/:hid', async (ctx) => {
+    noQuery(ctx.query);
+    const who = identityOf(ctx);
+    const links = await lfs.getHardlinks(who, fileIdParam(ctx));
+    const other = (await lfs.getAttributes(who, ctx.params['hid'] ?? '')).fileId;
+    if (!links.includes(other)) throw OpError.notFound('hard link between the two files');
+    ctx.status = 204;
+  });
+
+  router.get('/data/:id/symlink_value', async (ctx) => {
+    noQuery(ctx.query);
+    ctx.type = 'text/plain';
+    ctx.body = await lfs.getSymlinkValue(identityOf(ctx), fileIdParam(ctx));
+  });
+
   router.put('/data/:id/path/{*path}', async (ctx) => {
     const query = createAtPathQuery(ctx.query);
     const relativePath = relativePathParam(ctx);
@@ -153,6 +224,10 @@ export function registerFileRoutes(router: Router<AppState>, lfs: LogicalFileSys
     downloadQuery(ctx.query);
     const who = identityOf(ctx);
     const file = await lfs.lookupRelative(who, fileIdParam(ctx), relativePathParam(ctx));
+    if (file.type === 'DIR') {
+      await sendDirectoryTar(ctx, lfs, who, file);
+      return;
+    }
     await sendFileContent(ctx, lfs, who, downloadTarget(file));
   });
 
@@ -166,7 +241,13 @@ export function registerFileRoutes(router: Router<AppState>, lfs: LogicalFileSys
 
   router.get('/data/:id/content', async (ctx) => {
     downloadQuery(ctx.query);
-    await sendFileContent(ctx, lfs, identityOf(ctx), { fileId: fileIdParam(ctx) });
+    const who = identityOf(ctx);
+    const file = await lfs.getAttributes(who, fileIdParam(ctx));
+    if (file.type === 'DIR') {
+      await sendDirectoryTar(ctx, lfs, who, file);
+      return;
+    }
+    await sendFileContent(ctx, lfs, who, downloadTarget(file));
   });
 
   router.put('/data/:id/content', async (ctx) => {
@@ -221,16 +302,24 @@ type CreateCall = (request: CreateFileRequest) => Promise<FileAttributes>;
 /** Create a file or directory; a regular file's initial content streams from the request body. */
 async function createFile(
   ctx: AppContext,
-  query: { type: 'REG' | 'DIR'; mode?: number; offset: number },
+  query: { type: CreateType; mode?: number; offset: number; target_file_id?: string; target_file_path?: string },
   create: CreateCall,
 ): Promise<FileAttributes> {
   const withContent = query.type === 'REG' && hasRequestBody(ctx);
-  if (query.type === 'DIR' && hasRequestBody(ctx)) {
-    throw ApiError.badData('body', 'a directory is created without a request body');
+  if (query.type !== 'REG' && hasRequestBody(ctx)) {
+    throw ApiError.badData('body', `a file of type ${query.type} is created without a request body`);
+  }
+  if (query.type === 'LNK' && query.target_file_id === undefined) {
+    throw ApiError.missingValue('target_file_id', 'type=LNK needs the query parameter "target_file_id"');
+  }
+  if (query.type === 'SYMLNK' && query.target_file_path === undefined) {
+    throw ApiError.missingValue('target_file_path', 'type=SYMLNK needs the query parameter "target_file_path"');
   }
 
   return create({
     type: query.type,
+    targetFileId: query.target_file_id,
+    targetFilePath: query.target_file_path,
     mode: query.mode,
     offset: query.offset === 0 ? undefined : query.offset,
     content: withContent ? ctx.req : undefined,
@@ -260,19 +349,38 @@ function splitNames(names: string[] | undefined): string[] | undefined {
   return names?.flatMap((name) => name.split(',')).filter((name) => name !== '');
 }
 
-async function showAttributes(
+/** Map attributes to the REST shape, reading what the selection needs beyond the file's document. */
+export async function showAttributes(
   lfs: LogicalFileSystem,
   who: Identity,
   file: FileAttributes,
   selection: AttributeSelection,
 ): Promise<Record<string, unknown>> {
   const xattrs = selection.xattrs.length === 0 ? {} : await lfs.getXattrs(who, file.fileId);
-  return toRestAttributes(file, selection, xattrs);
+  const computed: ComputedAttributes = {};
+  if (selection.names.includes('hasCustomMetadata')) computed.hasCustomMetadata = await hasCustomMetadata(lfs, who, file.fileId);
+  if (selection.names.some((name) => name === 'localReplicationRate' || name === 'isFullyReplicatedLocally' || name === 'originProviderId')) {
+    const distribution = await lfs.getDistribution(who, file.fileId);
+    const held = Math.max(0, ...distribution.storages.map((storage) => storage.blocks.reduce((sum, [, length]) => sum + length, 0)));
+    computed.localReplicationRate = distribution.size === 0 ? 1 : Math.min(1, held / distribution.size);
+    computed.providerId = distribution.providerId;
+  }
+  return toRestAttributes(file, selection, xattrs, computed);
+}
+
+async function hasCustomMetadata(lfs: LogicalFileSystem, who: Identity, fileId: string): Promise<boolean> {
+  if (Object.keys(await lfs.getXattrs(who, fileId)).length > 0) return true;
+  const present = async (read: () => Promise<unknown>): Promise<boolean> =>
+    read().then(
+      () => true,
+      (error: unknown) => {
+        if (OpError.is(error) && error.kind === 'notFound') return false;
+        throw error;
+      },
+    );
+  return (await present(() => lfs.getJsonMetadata(who, fileId))) || present(() => lfs.getRdfMetadata(who, fileId));
 }
 
 function downloadTarget(file: FileAttributes): { fileId: string; size: number } {
-  if (file.type === 'DIR') {
-    throw new OpError('notImplemented', `"${file.path}" is a directory; downloading a directory as an archive is not implemented`);
-  }
   return { fileId: file.fileId, size: file.size };
 }

@@ -7,6 +7,8 @@ import type { AppState } from '../state.js';
 import { REST_PREFIX, registerFileRoutes } from './files.js';
 import { registerMetadataRoutes } from './metadata.js';
 import { registerSpaceRoutes } from './spaces.js';
+import { registerChangesRoutes } from './changes.js';
+import { registerDistributionRoutes } from './distribution.js';
 
 export interface RestDependencies {
   lfs: LogicalFileSystem;
@@ -35,5 +37,7 @@ export function createRestRouter(deps: RestDependencies): Router<AppState> {
   registerSpaceRoutes(router, deps.lfs, deps.provider);
   registerFileRoutes(router, deps.lfs);
   registerMetadataRoutes(router, deps.lfs);
+  registerDistributionRoutes(router, deps.lfs);
+  registerChangesRoutes(router, deps.lfs);
   return router;
 }

@@ -11,8 +11,9 @@ export function registerSpaceRoutes(router: Router<AppState>, lfs: LogicalFileSy
   });
 
   router.get('/spaces/:sid', async (ctx) => {
-    const space = await lfs.getSpace(identityOf(ctx), ctx.params['sid'] ?? '');
-    ctx.body = toRestSpace(space, provider);
+    const who = identityOf(ctx);
+    const space = await lfs.getSpace(who, ctx.params['sid'] ?? '');
+    ctx.body = { ...toRestSpace(space, provider), trashDirId: await lfs.getTrashDirId(who, space.spaceId) };
   });
 }
 
