@@ -5,7 +5,7 @@
  */
 import { execFileSync } from 'node:child_process';
 import { cp, mkdir, mkdtemp, readFile, rm, stat, writeFile } from 'node:fs/promises';
-import { availableParallelism, cpus, release, tmpdir, totalmem } from 'node:os';
+import { availableParallelism, cpus, loadavg, release, tmpdir, totalmem } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
@@ -21,7 +21,7 @@ const repoDir = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..');
 const benchDir = join(repoDir, 'bench');
 
 const USAGE = `usage: bench/run.sh [options]
-  --rounds N          rounds; each runs every test on every server (default 3, at least 1)
+  --rounds N          rounds; each runs every test on every server (default 5)
   --large-mib N       size of the large file in MiB (default 1024)
   --small-count N     number of distinct small files (default 1000)
   --small-kib N       size of each small file in KiB (default 4)
@@ -41,7 +41,7 @@ function parseOptions(argv: string[]): Options {
   const { values } = parseArgs({
     args: argv,
     options: {
-      rounds: { type: 'string', default: '3' },
+      rounds: { type: 'string', default: '5' },
       'large-mib': { type: 'string', default: '1024' },
       'small-count': { type: 'string', default: '1000' },
       'small-kib': { type: 'string', default: '4' },
@@ -129,6 +129,7 @@ async function main(): Promise<void> {
   if (options.profile) {
     console.log(await summariseProfiles(join(resultsDir, 'cpu-profile'), repoDir));
   }
+  machine.loadAverage.end = loadavg()[0];
   if (options.output !== undefined) {
     await writeReport(options.output, command, machine, options, rounds);
     console.log(`wrote ${options.output}`);
@@ -184,8 +185,8 @@ async function runTest(test: TestName, server: ServerUnderTest, fixture: Fixture
     await runWrk({ ...wrkOptions, durationSeconds: options.wrkWarmupSeconds });
     const sample = await runWrk({ ...wrkOptions, durationSeconds: options.wrkSeconds });
     result.smallGet[server.name] = sample;
-    const errors = sample.non2xxResponses + sample.socketErrors;
-    log(round, server.name, `small GET ${Math.round(sample.requestsPerSecond)} req/s${errors > 0 ? ` (${sample.non2xxResponses} non-2xx, ${sample.socketErrors} socket errors)` : ''}`);
+    const errors = sample.non2xxResponses + sample.socketErrors > 0 ? ` (${sample.non2xxResponses} non-2xx, ${sample.socketErrors} socket errors)` : '';
+    log(round, server.name, `small GET ${Math.round(sample.requestsPerSecond)} req/s${errors}`);
   }
 }
 
@@ -231,6 +232,7 @@ function headerArgs(headers: Record<string, string>): string[] {
 function describeMachine(): MachineInfo {
   return {
     date: new Date().toISOString(),
+    loadAverage: { start: loadavg()[0] ?? 0 },
     cpus: availableParallelism(),
     cpuModel: cpus()[0]?.model.trim() ?? 'unknown',
     memoryBytes: totalmem(),

@@ -2,7 +2,8 @@
  * Minimal reference file server on Node's `http` module, the baseline that shows what
  * plain Node reaches without a framework, a metadata store or authentication.
  *
- * GET streams a file under the root with `fs.createReadStream` (1 MiB highWaterMark).
+ * GET streams a file under the root with `fs.createReadStream` (1 MiB highWaterMark, or the
+ * file's size when smaller).
  * PUT writes the body to a file under the root and calls fsync before it replies 201,
  * so an upload it acknowledges is durable, the same promise the worker makes.
  *

@@ -67,13 +67,13 @@ export async function findFreePort(): Promise<number> {
 }
 
 /**
- * Polls the log until pattern matches, and returns the match. Fails when the process
- * exits first or timeoutMs passes, quoting the end of the log.
+ * Polls the log, from byte fromOffset on, until pattern matches, and returns the match.
+ * Fails when the process exits first or timeoutMs passes, quoting the end of the log.
  */
-export async function waitForLog(running: RunningProcess, pattern: RegExp, timeoutMs = 30_000): Promise<RegExpMatchArray> {
+export async function waitForLog(running: RunningProcess, pattern: RegExp, timeoutMs = 30_000, fromOffset = 0): Promise<RegExpMatchArray> {
   const deadline = Date.now() + timeoutMs;
   while (Date.now() < deadline) {
-    const match = readLog(running).match(pattern);
+    const match = readLog(running).subarray(fromOffset).toString('utf8').match(pattern);
     if (match !== null) {
       return match;
     }
@@ -85,7 +85,7 @@ export async function waitForLog(running: RunningProcess, pattern: RegExp, timeo
   throw new Error(`${running.name} was not ready after ${timeoutMs} ms:\n${tailOfLog(running)}`);
 }
 
-/** Polls url until the server answers with any HTTP status. */
+/** Polls url until the server responds with any HTTP status. */
 export async function waitForHttp(running: RunningProcess, url: string, timeoutMs = 30_000): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   while (Date.now() < deadline) {
@@ -99,17 +99,17 @@ export async function waitForHttp(running: RunningProcess, url: string, timeoutM
       await sleep(100);
     }
   }
-  throw new Error(`${running.name} did not answer on ${url} after ${timeoutMs} ms:\n${tailOfLog(running)}`);
+  throw new Error(`${running.name} did not respond on ${url} after ${timeoutMs} ms:\n${tailOfLog(running)}`);
 }
 
-function readLog(running: RunningProcess): string {
+function readLog(running: RunningProcess): Buffer {
   try {
-    return readFileSync(running.logPath, 'utf8');
+    return readFileSync(running.logPath);
   } catch {
-    return '';
+    return Buffer.alloc(0);
   }
 }
 
 function tailOfLog(running: RunningProcess): string {
-  return readLog(running).split('\n').slice(-20).join('\n');
+  return readLog(running).toString('utf8').split('\n').slice(-20).join('\n');
 }

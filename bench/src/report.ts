@@ -5,6 +5,8 @@ import type { ServerName } from './servers.js';
 
 export interface MachineInfo {
   date: string;
+  /** 1-minute load average when the run started and when it ended; other work on the machine skews figures. */
+  loadAverage: { start: number; end?: number };
   cpus: number;
   cpuModel: string;
   memoryBytes: number;
@@ -23,10 +25,10 @@ export async function writeReport(path: string, command: string, machine: Machin
   const notes = await readNotes(path);
   const sections = [
     header(command, machine, settings),
-    targetsTable(checkTargets(rounds)),
-    figuresTable(rounds, settings.servers),
-    memoryTable(rounds, settings.servers),
-    roundsTable(rounds, settings.servers),
+    targetsTable(checkTargets(rounds, settings.largeFileBytes, settings.smallFileBytes)),
+    figuresTable(rounds, settings),
+    memoryTable(rounds, settings),
+    roundsTable(rounds, settings),
   ];
   await writeFile(path, `${sections.join('\n')}\n${NOTES_MARKER}\n${notes}`);
 }
@@ -53,6 +55,7 @@ round and the targets compare **medians of per-round ratios**.
 
 - Date: ${machine.date}
 - Machine: ${machine.cpus} CPUs (${machine.cpuModel}), ${(machine.memoryBytes / 2 ** 30).toFixed(1)} GiB memory, Linux ${machine.kernel}
+- 1-minute load average: ${machine.loadAverage.start.toFixed(1)} at the start, ${machine.loadAverage.end?.toFixed(1) ?? 'unknown'} at the end (above about 0.5, other work shared the CPUs)
 - Node ${machine.node}; ${tools}
 - Command: \`${command}\`
 - Rounds: ${settings.rounds}. Large file: ${formatBytes(settings.largeFileBytes)}, one stream with curl, body to /dev/null.
@@ -69,8 +72,7 @@ round and the targets compare **medians of per-round ratios**.
 
 function targetsTable(checks: TargetCheck[]): string {
   const rows = checks.map((check) => {
-    const met = isMet(check);
-    const verdict = met === undefined ? 'not measured' : met ? 'met' : `**missed** (${shortfall(check)})`;
+    const verdict = describeVerdict(check);
     return `| ${check.description} | ${check.atLeast ? '≥' : '≤'} ${formatTarget(check.required, check)} | ${check.measured === undefined ? '–' : formatTarget(check.measured, check)} | ${verdict} |`;
   });
   return `## Targets
@@ -79,6 +81,14 @@ function targetsTable(checks: TargetCheck[]): string {
 |---|---|---|---|
 ${rows.join('\n')}
 `;
+}
+
+function describeVerdict(check: TargetCheck): string {
+  const met = isMet(check);
+  if (met === undefined) {
+    return 'not measured';
+  }
+  return met ? 'met' : `**missed** (${shortfall(check)})`;
 }
 
 function shortfall(check: TargetCheck): string {
@@ -93,29 +103,32 @@ function formatTarget(value: number, check: TargetCheck): string {
   return check.unit === 'ratio' ? `${value.toFixed(2)}×` : `${value.toFixed(1)} MiB`;
 }
 
-function figuresTable(rounds: RoundResult[], servers: ServerName[]): string {
-  const rows = servers.map((server) => {
+function figuresTable(rounds: RoundResult[], settings: RunSettings): string {
+  const ratio = (metric: typeof metrics.largeGet, server: ServerName): string => (server === 'op-worker' ? '–' : formatRatio(medianRatio(rounds, metric, 'op-worker', server)));
+  const rows = settings.servers.map((server) => {
     const largeGet = medianOf(rounds, metrics.largeGet, server);
     const put = medianOf(rounds, metrics.put, server);
     const smallGet = medianOf(rounds, metrics.smallGet, server);
-    return `| ${server} | ${gbps(largeGet)} | ${ratio(medianRatio(rounds, metrics.largeGet, 'op-worker', server))} | ${gbps(put)} | ${ratio(medianRatio(rounds, metrics.put, 'op-worker', server))} | ${rate(smallGet)} | ${ratio(medianRatio(rounds, metrics.smallGet, 'op-worker', server))} |`;
+    return `| ${server} | ${gbps(largeGet)} | ${ratio(metrics.largeGet, server)} | ${gbps(put)} | ${ratio(metrics.put, server)} | ${rate(smallGet)} | ${ratio(metrics.smallGet, server)} |`;
   });
+  const large = formatBytes(settings.largeFileBytes);
+  const small = formatBytes(settings.smallFileBytes);
   return `## Medians over rounds
 
 Throughput in GB/s (10⁹ bytes per second); "op-worker ÷" is the median of the per-round
 ratios op-worker / that server.
 
-| Server | 1 GiB GET | op-worker ÷ | 1 GiB PUT | op-worker ÷ | 4 KiB GET (req/s) | op-worker ÷ |
+| Server | ${large} GET | op-worker ÷ | ${large} PUT | op-worker ÷ | ${small} GET (req/s) | op-worker ÷ |
 |---|---|---|---|---|---|---|
 ${rows.join('\n')}
 `;
 }
 
-function memoryTable(rounds: RoundResult[], servers: ServerName[]): string {
-  const rows = servers
+function memoryTable(rounds: RoundResult[], settings: RunSettings): string {
+  const rows = settings.servers
     .filter((server) => server !== 'nginx')
     .map((server) => `| ${server} | ${mib(maxRssGrowth(rounds, 'largeGet', server))} | ${mib(maxRssGrowth(rounds, 'put', server))} |`);
-  return `## Memory while streaming 1 GiB
+  return `## Memory while streaming ${formatBytes(settings.largeFileBytes)}
 
 Peak RSS (\`VmRSS\` from \`/proc/<pid>/status\`, sampled every 100 ms) minus the RSS just
 before the transfer, largest over rounds. nginx is left out because its master process does not serve requests.
@@ -126,10 +139,10 @@ ${rows.join('\n')}
 `;
 }
 
-function roundsTable(rounds: RoundResult[], servers: ServerName[]): string {
+function roundsTable(rounds: RoundResult[], settings: RunSettings): string {
   const rows: string[] = [];
   for (const round of rounds) {
-    for (const server of servers) {
+    for (const server of round.serverOrder) {
       const largeGet = round.largeGet[server];
       const put = round.put[server];
       const smallGet = round.smallGet[server];
@@ -139,7 +152,9 @@ function roundsTable(rounds: RoundResult[], servers: ServerName[]): string {
   }
   return `## Every round
 
-| Round | Server | 1 GiB GET (GB/s) | 1 GiB PUT (GB/s) | 4 KiB GET (req/s) | non-2xx / socket errors |
+Servers are listed in the order they ran in that round.
+
+| Round | Server | ${formatBytes(settings.largeFileBytes)} GET (GB/s) | ${formatBytes(settings.largeFileBytes)} PUT (GB/s) | ${formatBytes(settings.smallFileBytes)} GET (req/s) | non-2xx / socket errors |
 |---|---|---|---|---|---|
 ${rows.join('\n')}
 `;
@@ -153,7 +168,7 @@ function rate(requestsPerSecond: number | undefined): string {
   return requestsPerSecond === undefined ? '–' : Math.round(requestsPerSecond).toLocaleString('en-US');
 }
 
-function ratio(value: number | undefined): string {
+function formatRatio(value: number | undefined): string {
   return value === undefined ? '–' : `${value.toFixed(2)}×`;
 }
 
@@ -161,7 +176,7 @@ function mib(bytes: number | undefined): string {
   return bytes === undefined ? '–' : `${(bytes / MIB).toFixed(1)} MiB`;
 }
 
-function formatBytes(bytes: number): string {
+export function formatBytes(bytes: number): string {
   if (bytes >= 2 ** 30 && bytes % 2 ** 30 === 0) {
     return `${bytes / 2 ** 30} GiB`;
   }

@@ -88,32 +88,33 @@ export interface TargetCheck {
   unit: 'ratio' | 'MiB';
 }
 
-export function checkTargets(rounds: readonly RoundResult[]): TargetCheck[] {
+export function checkTargets(rounds: readonly RoundResult[], largeFileBytes: number, smallFileBytes: number): TargetCheck[] {
+  const large = largeFileBytes % 2 ** 30 === 0 ? `${largeFileBytes / 2 ** 30} GiB` : `${largeFileBytes / 2 ** 20} MiB`;
   const memory = [maxRssGrowth(rounds, 'largeGet', 'op-worker'), maxRssGrowth(rounds, 'put', 'op-worker')].filter((value): value is number => value !== undefined);
   return [
     {
-      description: '1 GiB GET throughput, op-worker / rclone serve http',
+      description: `${large} GET throughput, op-worker / rclone serve http`,
       measured: medianRatio(rounds, metrics.largeGet, 'op-worker', 'rclone-http'),
       required: 1,
       atLeast: true,
       unit: 'ratio',
     },
     {
-      description: '4 KiB GET request rate, op-worker / rclone serve http',
+      description: `${smallFileBytes / 1024} KiB GET request rate, op-worker / rclone serve http`,
       measured: medianRatio(rounds, metrics.smallGet, 'op-worker', 'rclone-http'),
       required: 2,
       atLeast: true,
       unit: 'ratio',
     },
     {
-      description: '1 GiB durable PUT throughput, op-worker / rclone serve webdav',
+      description: `${large} durable PUT throughput, op-worker / rclone serve webdav`,
       measured: medianRatio(rounds, metrics.put, 'op-worker', 'rclone-webdav'),
       required: 1.5,
       atLeast: true,
       unit: 'ratio',
     },
     {
-      description: 'op-worker RSS growth while streaming 1 GiB (GET and PUT, largest over rounds)',
+      description: `op-worker RSS growth while streaming ${large} (GET and PUT, largest over rounds)`,
       measured: memory.length === 0 ? undefined : Math.max(...memory) / (1024 * 1024),
       required: MEMORY_TARGET_BYTES / (1024 * 1024),
       atLeast: false,

@@ -3,7 +3,7 @@
  * reference servers share one directory, the worker gets copies through its REST API),
  * and is stopped by PID at the end of the run.
  */
-import { mkdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { mkdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { findFreePort, startProcess, stopProcess, waitForHttp, waitForLog, type RunningProcess } from './processes.js';
 import { WorkerRest } from './worker-rest.js';
@@ -24,7 +24,7 @@ export interface ServerUnderTest {
   /** Whether the server accepts uploads by HTTP PUT. */
   readonly acceptsPut: boolean;
   readonly largeFileUrl: string;
-  /** URL paths (no origin) of the 4 KiB files, in the fixture's order. */
+  /** URL paths (no origin) of the small files, in the fixture's order. */
   readonly smallFilePaths: readonly string[];
   /** Prepares an upload target and returns the URL to PUT the body to. */
   prepareUpload(name: string): Promise<string>;
@@ -150,23 +150,22 @@ async function startNodeReference({ fixture, workDir, repoDir }: StartOptions): 
 
 async function startWorker({ fixture, workDir, repoDir, workerNodeFlags }: StartOptions): Promise<ServerUnderTest> {
   const dataDir = join(workDir, 'op-worker-data');
-  const binary = join(repoDir, 'server', 'bin', 'op-worker.js');
-  const args = [...workerNodeFlags, binary, 'start', '--data-dir', dataDir, '--port', '0'];
-  const running = startProcess('op-worker', process.execPath, args, join(workDir, 'logs', 'op-worker.log'));
+  let worker = await launchWorker(repoDir, dataDir, workDir, []);
+  const files = await loadFixture(worker.rest, fixture);
 
-  const match = await waitForLog(running, /(http:\/\/127\.0\.0\.1:\d+)/, 60_000);
-  const baseUrl = match[1] as string;
-  const token = await waitForToken(join(dataDir, 'admin-token'));
-  await waitForHttp(running, `${baseUrl}/health`);
+  // With profiling flags the worker starts again on the same data folder, so the profile
+  // covers serving the benchmark and not loading the fixture.
+  if (workerNodeFlags.length > 0) {
+    await stopProcess(worker.running);
+    worker = await launchWorker(repoDir, dataDir, workDir, workerNodeFlags);
+  }
 
-  const rest = new WorkerRest(baseUrl, token);
-  const files = await loadFixture(rest, fixture);
+  const { running, rest } = worker;
   const uploads = new Map<string, string>();
-
   return {
     name: 'op-worker',
     process: running,
-    baseUrl,
+    baseUrl: rest.baseUrl,
     headers: rest.authHeaders,
     servesGet: true,
     acceptsPut: true,
@@ -185,6 +184,29 @@ async function startWorker({ fixture, workDir, repoDir, workerNodeFlags }: Start
       }
     },
   };
+}
+
+/** Starts `op-worker start` on the embedded default and waits for its URL, token and health. */
+async function launchWorker(repoDir: string, dataDir: string, workDir: string, nodeFlags: string[]): Promise<{ running: RunningProcess; rest: WorkerRest }> {
+  const binary = join(repoDir, 'server', 'bin', 'op-worker.js');
+  const args = [...nodeFlags, binary, 'start', '--data-dir', dataDir, '--port', '0'];
+  const logPath = join(workDir, 'logs', 'op-worker.log');
+  const logStart = await sizeOf(logPath);
+  const running = startProcess('op-worker', process.execPath, args, logPath);
+
+  const match = await waitForLog(running, /(http:\/\/127\.0\.0\.1:\d+)/, 60_000, logStart);
+  const baseUrl = match[1] as string;
+  const token = await waitForToken(join(dataDir, 'admin-token'));
+  await waitForHttp(running, `${baseUrl}/health`);
+  return { running, rest: new WorkerRest(baseUrl, token) };
+}
+
+async function sizeOf(path: string): Promise<number> {
+  try {
+    return (await stat(path)).size;
+  } catch {
+    return 0;
+  }
 }
 
 async function waitForToken(path: string): Promise<string> {
