@@ -108,10 +108,10 @@ export const SPEC_CORRECTIONS: readonly SpecCorrection[] = [
 /**
  * Statuses any operation may return although the spec does not list them: 401 for a
  * missing or bad token, 409 for an existing name, 413 for an oversized JSON body, 416
- * for an unsatisfiable Range, 501 for an option this worker does not implement, and
- * 503 when a storage is unavailable. Their bodies must still be Onedata error bodies.
+ * for an unsatisfiable Range, 415 for RDF sent with another content type, 501 for an
+ * option this worker does not implement, and 503 when a storage is unavailable. Their bodies must still be Onedata error bodies.
  */
-const UNDOCUMENTED_ERROR_STATUSES = new Set(['401', '409', '413', '416', '501', '503']);
+const UNDOCUMENTED_ERROR_STATUSES = new Set(['401', '409', '413', '415', '416', '501', '503']);
 
 /** Paths this worker serves beyond the reference spec; their responses are not checked against it. */
 export const EXTENSION_PATHS: readonly RegExp[] = [/^\/openapi\.json$/];

@@ -1,5 +1,6 @@
+import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
-import { OpError, type FileAttributes, type Identity, type LogicalFileSystem, type ReadResult } from '@op-worker/core';
+import { OpError, StorageError, type FileAttributes, type Identity, type LogicalFileSystem } from '@op-worker/core';
 import tar from 'tar-stream';
 import type { AppContext } from '../state.js';
 
@@ -20,7 +21,8 @@ export async function sendDirectoryTar(ctx: AppContext, lfs: LogicalFileSystem, 
   ctx.status = 200;
   ctx.type = 'application/x-tar';
   ctx.set('Content-Disposition', `attachment; filename="${encodeURIComponent(directory.name)}.tar"`);
-  ctx.body = pack;
+  // tar-stream packs are streamx streams, which Koa does not recognise as Node streams.
+  ctx.body = Readable.from(pack as AsyncIterable<Buffer>, { objectMode: false });
 
   void writeTree(ctx, lfs, who, pack, directory, directory.name).then(
     () => pack.finalize(),
@@ -49,15 +51,30 @@ async function writeTree(ctx: AppContext, lfs: LogicalFileSystem, who: Identity,
 }
 
 async function writeFile(ctx: AppContext, lfs: LogicalFileSystem, who: Identity, pack: tar.Pack, file: FileAttributes, name: string): Promise<void> {
-  let read: ReadResult;
+  // The entry header needs the size before any data, so the first chunk is read before
+  // the header is written: a file whose data cannot be opened is left out whole.
+  let size: number;
+  let chunks: AsyncIterator<Buffer>;
+  let first: IteratorResult<Buffer>;
   try {
-    read = await lfs.read(who, file.fileId);
+    const read = await lfs.read(who, file.fileId);
+    size = read.fileSize;
+    chunks = (read.stream as AsyncIterable<Buffer>)[Symbol.asyncIterator]();
+    first = await chunks.next();
   } catch (error) {
-    // The entry header needs the size before any data, so an unreadable file is skipped whole.
-    if (!OpError.is(error) || error.kind === 'internal') throw error;
+    if (!(OpError.is(error) || StorageError.is(error) || isSystemError(error))) throw error;
     ctx.state.log.warn({ err: error, fileId: file.fileId, path: file.path }, 'file left out of a TAR download');
     return;
   }
-  const entry = pack.entry({ name, type: 'file', size: read.fileSize, mode: file.mode, mtime: new Date(file.mtime * 1000) });
-  await pipeline(read.stream, entry);
+
+  const entry = pack.entry({ name, type: 'file', size, mode: file.mode, mtime: new Date(file.mtime * 1000) });
+  async function* rest(): AsyncGenerator<Buffer> {
+    if (!first.done) yield first.value;
+    for (let next = await chunks.next(); !next.done; next = await chunks.next()) yield next.value;
+  }
+  await pipeline(Readable.from(rest()), entry);
+}
+
+function isSystemError(error: unknown): boolean {
+  return error instanceof Error && typeof (error as NodeJS.ErrnoException).code === 'string';
 }
