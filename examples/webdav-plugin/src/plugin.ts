@@ -183,10 +183,12 @@ export class WebdavHelper implements StorageHelper {
       response = await this.client.request('MKCOL', path, { collection: true });
     }
 
-    if (response.status === 405) {
-      // 405: something exists at the path already.
-      await discard(response);
-      if ((await statEntry(this.client, path)).type !== 'directory') {
+    if (response.status === 405 || response.status === 400) {
+      // Something exists at the path: RFC 4918 answers 405, Apache 400 when it is a file.
+      const failure = await this.client.statusError(response);
+      const existing = await statEntry(this.client, path).catch(() => undefined);
+      if (existing === undefined) throw failure;
+      if (existing.type !== 'directory') {
         throw new StorageError('AlreadyExists', `"${path}" is a file on WebDAV server ${this.client.server}, so it cannot be a collection`);
       }
     } else if (response.status < 200 || response.status > 299) {
