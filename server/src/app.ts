@@ -3,6 +3,7 @@ import type { LogicalFileSystem, TokenService, UserService } from '@op-worker/co
 import Koa from 'koa';
 import type { Logger } from 'pino';
 import type { SpaceCapabilities } from './cdmi/capabilities.js';
+import { createAdminRouter, type AdminDependencies } from './admin/router.js';
 import { createCdmiRouter } from './cdmi/router.js';
 import { accessLogMiddleware } from './middleware/access-log.js';
 import { authMiddleware } from './middleware/auth.js';
@@ -20,6 +21,8 @@ export interface AppDependencies {
   provider: ProviderInfo;
   /** Storage capabilities per space, for CDMI capability objects; without it every space claims all of them. */
   spaceCapabilities?: SpaceCapabilities;
+  /** Services of the admin API; without them `/api/v3/onepanel` is not served. */
+  admin?: AdminDependencies;
 }
 
 /**
@@ -47,7 +50,9 @@ export function createApp(deps: AppDependencies): Koa<AppState> {
     ctx.body = configurationBody(deps.provider);
   });
 
+  const adminRouters = deps.admin ? [createAdminRouter({ ...deps.admin, authenticate })] : [];
   const routers = [
+    ...adminRouters,
     service,
     createPublicRestRouter(deps.provider),
     createRestRouter({ lfs: deps.lfs, provider: deps.provider, authenticate }),

@@ -39,7 +39,8 @@ export async function startWorker(config: WorkerConfig, logger: Logger): Promise
       version: WORKER_VERSION,
     };
     const spaceCapabilities = spaceCapabilitiesFrom(core.spaces, core.storages);
-    const app = createApp({ lfs: core.lfs, users: core.users, tokens: core.tokens, logger, provider, spaceCapabilities });
+    const admin = { storages: core.storages, spaces: core.spaces, importer: core.importer };
+    const app = createApp({ lfs: core.lfs, users: core.users, tokens: core.tokens, logger, provider, spaceCapabilities, admin });
     const server = createServer(app.callback());
     replyToMalformedRequests(server, logger);
     await listen(server, config.port, config.host);
