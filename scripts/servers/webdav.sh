@@ -94,6 +94,7 @@ Alias /basic/ $state/data/
 Alias /bearer/ $state/data/
 
 <Directory />
+  AllowOverride None
   Require all denied
 </Directory>
 
@@ -139,6 +140,8 @@ run_server() {
     chmod 755 "$state"
     chown -R nobody:nogroup "$state/data" "$state/run"
     chmod 644 "$state/htpasswd"
+    runuser -u nobody -- test -w "$state/data" \
+      || fail "user nobody cannot reach $state/data; choose a state dir whose parent folders are world-executable"
   fi
 
   write_config "$port" "$state" "$user"

@@ -1,6 +1,6 @@
 import { StorageError, type ConfigSchema, type StorageConfig } from '@op-worker/core';
 
-/** How the helper writes bytes at an offset; `none` means it cannot. */
+/** Dialect of writes at an offset that the server speaks; `none` when it has none. */
 export type RangeWriteSupport = 'none' | 'sabredav' | 'moddav';
 
 export type CredentialsType = 'none' | 'basic' | 'token';

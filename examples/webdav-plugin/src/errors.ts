@@ -1,6 +1,6 @@
 import { StorageError, type RetryClass, type StorageErrorKind } from '@op-worker/core';
 
-/** What a failed request was doing, for the message of the error it becomes. */
+/** Description of a failed request, for the message of the error it becomes. */
 export interface RequestDescription {
   /** HTTP method: GET, PUT, PROPFIND, MKCOL, ... */
   method: string;
@@ -12,7 +12,7 @@ export interface RequestDescription {
   username?: string;
 }
 
-/** A response whose status the helper did not expect; the body has been read and dropped. */
+/** A response with a status the helper did not expect. Its body has been read and dropped. */
 export class HttpStatusError extends Error {
   override readonly name = 'HttpStatusError';
 
@@ -39,8 +39,8 @@ const STATUS_MAPPINGS: Readonly<Record<number, Mapping>> = {
   403: { kind: 'PermissionDenied', reason: 'access denied' },
   404: { kind: 'NotFound', reason: 'not found' },
   405: { kind: 'Unsupported', reason: 'method not allowed on this resource' },
-  // RFC 4918 answers 409 when a parent collection is missing; nginx also answers it when
-  // a URL ends in a slash but names a file, or names a collection without the slash.
+  // RFC 4918 servers return 409 when a parent collection is missing. nginx also returns it
+  // when a URL ends in a slash but names a file, or names a collection without the slash.
   409: { kind: 'NotFound', reason: 'conflict: a parent collection is missing or a file stands where a collection is expected' },
   412: { kind: 'ConditionNotMatch', reason: 'precondition failed' },
   413: { kind: 'Unsupported', reason: 'request body too large for the server; set maximumUploadSize to its limit' },
@@ -82,8 +82,8 @@ export function toStorageError(error: unknown, request: RequestDescription): Sto
 
   if (error instanceof HttpStatusError) {
     const mapping = STATUS_MAPPINGS[error.status] ?? fallbackMapping(error.status);
-    const user = error.status === 401 && request.username !== undefined ? ` for user "${request.username}"` : '';
-    return new StorageError(mapping.kind, `${at} failed: ${mapping.reason}${user} (HTTP ${error.status})`, {
+    const user = error.status === 401 && request.username !== undefined ? ` as user "${request.username}"` : '';
+    return new StorageError(mapping.kind, `${at}${user} failed: ${mapping.reason} (HTTP ${error.status})`, {
       cause: error,
       retry: mapping.retry,
       context: { httpStatus: error.status },

@@ -2,7 +2,7 @@ import { XMLParser } from 'fast-xml-parser';
 import { StorageError, type ListOptions, type ListPage, type StorageStat } from '@op-worker/core';
 import { discard, isSlashRedirect, type WebdavClient } from './client.js';
 
-/** Properties the helper asks for; servers send others only for `allprop`. */
+/** Properties the helper requests. Servers send others only for `allprop`. */
 const PROPFIND_BODY =
   '<?xml version="1.0" encoding="utf-8"?>' +
   '<D:propfind xmlns:D="DAV:"><D:prop>' +
@@ -28,8 +28,8 @@ const parser = new XMLParser({
 });
 
 /**
- * PROPFIND one storage path. Returns undefined when it does not exist; otherwise its own
- * entry and, for depth 1 on a collection, its children in the order the server sent.
+ * PROPFIND one storage path. Returns undefined when it does not exist. Otherwise returns
+ * its own entry and, for depth 1 on a collection, its children in the server's order.
  */
 export async function propfind(
   client: WebdavClient,

@@ -26,8 +26,8 @@ const KNOWN_COLLECTIONS_LIMIT = 10_000;
 
 /**
  * Capabilities of a WebDAV helper with these settings. WebDAV has no truncate, no
- * permission bits and no byte-addressed writes of its own; writes at an offset need one
- * of the servers' extensions, named by `rangeWriteSupport`.
+ * permission bits and no byte-addressed writes of its own, so writes at an offset need
+ * the server extension that `rangeWriteSupport` names.
  */
 export function webdavCapabilities(settings: Pick<WebdavSettings, 'rangeWriteSupport' | 'maximumUploadSize'>): Capabilities {
   return {
@@ -177,14 +177,14 @@ export class WebdavHelper implements StorageHelper {
 
     let response = await this.client.request('MKCOL', path, { collection: true });
     if (response.status === 409) {
-      // RFC 4918: MKCOL answers 409 when a parent is missing.
+      // RFC 4918: MKCOL fails with 409 when a parent is missing.
       await discard(response);
       await this.ensureCollection(storagePathParent(path));
       response = await this.client.request('MKCOL', path, { collection: true });
     }
 
     if (response.status === 405 || response.status === 400) {
-      // Something exists at the path: RFC 4918 answers 405, Apache 400 when it is a file.
+      // Something exists at the path: RFC 4918 servers return 405, Apache 400 for a file.
       const failure = await this.client.statusError(response);
       const existing = await statEntry(this.client, path).catch(() => undefined);
       if (existing === undefined) throw failure;

@@ -6,7 +6,7 @@ import { freePort } from './webdav-server.js';
 
 const REQUEST: RequestDescription = { method: 'PUT', server: 'dav.example.org:443', urlPath: '/data/a%20b', username: 'alice' };
 
-/** A Node-style error carrying `code`, as sockets, DNS and TLS raise them. */
+/** Create a Node-style error with `code`, as sockets, DNS and TLS raise them. */
 function codedError(code: string, message = code): Error {
   return Object.assign(new Error(message), { code });
 }
@@ -56,7 +56,7 @@ test('storage errors pass through', (t) => {
 });
 
 test('401 names the user', (t) => {
-  t.regex(toStorageError(new HttpStatusError(401, REQUEST), REQUEST).message, /user "alice"/);
+  t.regex(toStorageError(new HttpStatusError(401, REQUEST), REQUEST).message, /as user "alice"/);
 });
 
 let target: WebdavTarget;
@@ -90,7 +90,7 @@ test('wrong password names the user', async (t) => {
     const error = await t.throwsAsync(helper.stat(''));
 
     t.is((error as StorageError).kind, 'PermissionDenied');
-    t.regex(error!.message, /user "opworker"/);
+    t.regex(error!.message, /as user "opworker"/);
     t.regex(error!.message, /HTTP 401/);
   } finally {
     await helper.close();

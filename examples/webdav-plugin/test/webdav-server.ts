@@ -51,7 +51,7 @@ export class WebdavServer {
     try {
       errorLog = readFileSync(join(this.stateDir, 'error.log'), 'utf8');
     } catch {
-      // No error log yet: httpd stopped before opening it, and stderr says why.
+      // No error log yet: httpd stopped before opening it, and stderr contains the reason.
     }
     return this.output + errorLog;
   }
@@ -102,7 +102,7 @@ export function freePort(): Promise<number> {
   });
 }
 
-/** True when an HTTP server answers on the port, whatever its status. */
+/** True when an HTTP server responds on the port, whatever its status. */
 function answersHttp(port: number): Promise<boolean> {
   return new Promise((resolve) => {
     const probe = request({ host: '127.0.0.1', port, path: '/open/', method: 'OPTIONS', timeout: 2000 }, (response) => {
