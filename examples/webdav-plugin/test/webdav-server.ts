@@ -36,7 +36,12 @@ export class WebdavServer {
     if (install.status !== 0) throw new Error(`webdav.sh install failed (${install.status}): ${install.stderr}`);
 
     const server = new WebdavServer(await freePort(), mkdtempSync(join(tmpdir(), 'opworker-webdav-')));
-    await server.start();
+    try {
+      await server.start();
+    } catch (error) {
+      await rm(server.stateDir, { recursive: true, force: true });
+      throw error;
+    }
     return server;
   }
 
