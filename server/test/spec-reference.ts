@@ -7,7 +7,7 @@ import { send, type RequestOptions, type Response, type TestWorker } from './hel
  * Validation of responses against the published Oneprovider REST spec (Swagger 2.0,
  * 21.02.7, bundled into one JSON file). The spec is used as written, except for the
  * corrections in `SPEC_CORRECTIONS`: each fixes one place where the spec contradicts its
- * own prose or examples, or where this worker deliberately differs, and says why.
+ * own prose or examples, or where this worker deliberately differs, and states why.
  */
 
 const SPEC_FILE = new URL('../../../../shared/reference/oneprovider-swagger.bundled.json', import.meta.url);
@@ -106,10 +106,10 @@ export const SPEC_CORRECTIONS: readonly SpecCorrection[] = [
 ];
 
 /**
- * Statuses any operation may return although the spec does not list them: 401 for a
- * missing or bad token, 409 for an existing name, 413 for an oversized JSON body, 416
- * for an unsatisfiable Range, 415 for RDF sent with another content type, 501 for an
- * option this worker does not implement, and 503 when a storage is unavailable. Their bodies must still be Onedata error bodies.
+ * Statuses any operation may return although the spec does not list them. They are 401
+ * for a missing or bad token, 409 for an existing name, 413 for an oversized JSON body,
+ * 415 for RDF sent with another content type, and 416 for an unsatisfiable Range. 501
+ * marks an option this worker does not implement, and 503 an unavailable storage. Their bodies must still be Onedata error bodies.
  */
 const UNDOCUMENTED_ERROR_STATUSES = new Set(['401', '409', '413', '415', '416', '501', '503']);
 
@@ -155,7 +155,7 @@ class ReferenceSpec {
     this.operations.sort((a, b) => b.literalSegments - a.literalSegments);
   }
 
-  /** The operation a request addresses, or undefined when the spec has none. */
+  /** Find the operation a request addresses; undefined when the spec has none. */
   find(method: string, path: string): SpecOperation | undefined {
     return this.operations.find((operation) => operation.method === method && operation.pattern.test(path));
   }
@@ -208,7 +208,7 @@ export function specViolations(response: ObservedResponse): string[] {
   const operation = reference.find(response.method, path);
 
   if (operation === undefined) {
-    // Unknown routes and methods answer with an error body of their own (404 or 405).
+    // Unknown routes and methods return an error body of their own (404 or 405).
     if (response.status === 404 || response.status === 405) return errorBodyViolations(label, response);
     return [`${label}: the reference spec has no such operation`];
   }

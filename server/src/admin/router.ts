@@ -57,7 +57,7 @@ const supportBody = bodyValidator<SupportRequest>({
  * administrators may call it (403 for other users).
  *
  * This worker has no Onezone, so a space is supported by naming an existing local space:
- * the `token` field of a support request holds the space id.
+ * the `token` field of a support request contains the space id.
  */
 export function createAdminRouter(deps: AdminDependencies & { authenticate: Middleware<AppState> }): Router<AppState> {
   const router = new Router<AppState>({ prefix: ADMIN_PREFIX });

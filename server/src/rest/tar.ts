@@ -14,7 +14,7 @@ const PAGE = 1000;
  * symlink entries.
  *
  * NOTE: a Range header is ignored here, so an interrupted TAR download restarts from the
- * beginning; resuming needs the archive length before streaming, which is not computed yet.
+ * beginning. Resuming needs the archive length before streaming, which is not computed yet.
  */
 export async function sendDirectoryTar(ctx: AppContext, lfs: LogicalFileSystem, who: Identity, directory: FileAttributes): Promise<void> {
   const pack = tar.pack();
