@@ -33,7 +33,7 @@ export const DEFAULT_CONFIG: WorkerConfig = {
   dataDir: DEFAULT_DATA_DIR,
   host: '127.0.0.1',
   port: 8080,
-  plugins: ['@op-worker/plugin-posix'],
+  plugins: ['@op-worker/plugin-posix', '@op-worker/plugin-s3', '@op-worker/plugin-sftp', '@op-worker/plugin-azure'],
   logLevel: 'info',
   providerId: 'local-provider',
   providerName: 'op-worker',
