@@ -65,7 +65,7 @@ export async function getDataObject(request: CdmiRequest): Promise<void> {
   else await sendRawContent(request, file, mimetype);
 }
 
-/** The object as CDMI JSON, its value encoded on the fly as the last field. */
+/** Send the object as CDMI JSON, its value encoded on the fly as the last field. */
 async function sendCdmiObject(request: CdmiRequest, file: FileAttributes, xattrs: Record<string, JsonValue>): Promise<void> {
   const { ctx, lfs, who, query } = request;
   // A value range is always base64, as the standard requires, because a range may cut a UTF-8 character.
@@ -106,7 +106,7 @@ async function dataObjectFields(request: CdmiRequest, file: FileAttributes, xatt
   };
 }
 
-/** The content as the body, honouring `Range`; a malformed Range is 416 like an unsatisfiable one. */
+/** Send the content as the body, honouring `Range`. A malformed Range is 416 like an unsatisfiable one. */
 async function sendRawContent(request: CdmiRequest, file: FileAttributes, mimetype: string): Promise<void> {
   const { ctx, lfs, who } = request;
   assertRangeSyntax(ctx, file.size);
@@ -154,7 +154,7 @@ export async function putDataObject(request: CdmiRequest): Promise<void> {
   }
 }
 
-/** What a CDMI PUT body has said so far, with `value` already stored or held. */
+/** Members of a CDMI PUT body read so far, with `value` either held in memory or already stored. */
 interface ObjectBody {
   fields: Record<string, JsonValue>;
   /** Decoded value of a body small enough to be checked before storing. */
@@ -170,7 +170,7 @@ interface ObjectBody {
  * members before `value` are checked first, then `value` is decoded straight into the
  * file, so memory stays flat whatever its size.
  * NOTE: for a large body, an error found inside or after `value` (invalid base64, an
- * unknown member after it) leaves an existing file partly written; a file this
+ * unknown member after it) leaves an existing file partly written. A file that this
  * request created is removed again.
  */
 async function putCdmiDataObject(request: CdmiRequest): Promise<void> {
@@ -233,8 +233,16 @@ async function readObjectBody(request: CdmiRequest, existing: FileAttributes | u
     parseTransferFields(body.fields);
     const encoding: ValueEncoding = query.valueRange !== undefined ? 'base64' : ((body.fields['valuetransferencoding'] as ValueEncoding | undefined) ?? 'utf-8');
     const decoded = checkRangeLength(decodeValueStream(member.bytes, encoding), query.valueRange);
-    if (checkedFirst) body.value = await collect(decoded);
-    else body.written = await storeValue(request, existing, Readable.from(decoded), query.valueRange === undefined ? undefined : query.valueRange.to - query.valueRange.from + 1);
+    if (checkedFirst) {
+      body.value = await collect(decoded);
+      continue;
+    }
+    // The storage layer wraps a failing input stream in its own error; report the input's error instead.
+    const failure: { error?: unknown } = {};
+    const size = query.valueRange === undefined ? undefined : query.valueRange.to - query.valueRange.from + 1;
+    body.written = await storeValue(request, existing, Readable.from(rememberFailure(decoded, failure)), size).catch((error: unknown) => {
+      throw failure.error ?? error;
+    });
   }
   if (query.valueRange !== undefined && body.value === undefined && body.written === undefined) {
     throw ApiError.badData('range', `a ?value:${query.valueRange.from}-${query.valueRange.to} write needs a "value" in the body`);
@@ -258,7 +266,7 @@ async function storeValue(request: CdmiRequest, existing: FileAttributes | undef
   const offset = query.valueRange?.from;
   if (existing === undefined) {
     const parent = await lfs.lookupPath(who, logicalPath(segments.slice(0, -1)));
-    return lfs.create(who, parent.fileId, segments.at(-1) ?? '', { type: 'REG', content: content ?? Readable.from([]), size: size ?? 0, offset });
+    return lfs.create(who, parent.fileId, segments.at(-1) ?? '', { type: 'REG', content: content ?? Readable.from([]), size: content === undefined ? 0 : size, offset });
   }
   if (content === undefined) return existing;
   return lfs.write(who, existing.fileId, content, { offset, size });
@@ -282,6 +290,15 @@ async function* checkRangeLength(bytes: AsyncIterable<Buffer>, range: { from: nu
 
 function rangeMismatch(range: { from: number; to: number } | undefined, expected: number): ApiError {
   return ApiError.badData('range', `value must decode to exactly ${expected} bytes for range ${range?.from}-${range?.to}`);
+}
+
+async function* rememberFailure(bytes: AsyncIterable<Buffer>, failure: { error?: unknown }): AsyncGenerator<Buffer> {
+  try {
+    yield* bytes;
+  } catch (error) {
+    failure.error = error;
+    throw error;
+  }
 }
 
 async function collect(bytes: AsyncIterable<Buffer>): Promise<Buffer> {

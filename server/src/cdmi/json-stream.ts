@@ -5,8 +5,8 @@ import { ApiError } from '../errors.js';
  * A streaming reader for one JSON object, built for CDMI request bodies whose `value`
  * may be gigabytes long. Members are returned one at a time. The string member named
  * `streamedField` comes as a stream of its unescaped UTF-8 bytes, read from the body
- * as the consumer pulls it; every other member is parsed into a `JsonValue`, and each
- * of those may take at most `maxMemberBytes` of body text.
+ * as the consumer pulls it. Every other member is parsed into a `JsonValue` and may
+ * take at most `maxMemberBytes` of body text.
  */
 
 export type JsonMember =
@@ -140,7 +140,7 @@ export class JsonObjectReader {
       if (!(await this.reader.fill())) throw this.syntaxError('the end of the string');
       const text = this.reader.takeUntil([QUOTE, BACKSLASH]);
       if (text.length > 0) {
-        if (text.some((byte) => byte < 0x20)) throw ApiError.badData('body', 'request body has a control character inside a string');
+        if (hasControlCharacter(text)) throw ApiError.badData('body', 'request body has a control character inside a string');
         yield text;
         continue;
       }
@@ -238,6 +238,13 @@ export class JsonObjectReader {
   private syntaxError(expected: string): ApiError {
     return ApiError.badData('body', `request body is not a valid JSON object: expected ${expected} at byte ${this.reader.offset}`);
   }
+}
+
+function hasControlCharacter(bytes: Buffer): boolean {
+  for (let index = 0; index < bytes.length; index += 1) {
+    if ((bytes[index] ?? 0) < 0x20) return true;
+  }
+  return false;
 }
 
 function isSpace(byte: number): boolean {
