@@ -1,6 +1,7 @@
 import { Transform } from 'node:stream';
 import test from 'ava';
-import { StorageError } from '@op-worker/core';
+import { pino } from 'pino';
+import { createDispatchedHelper, StorageError } from '@op-worker/core';
 import { collect, PatternStream, streamOf } from '@op-worker/core/testkit';
 import { createHelper } from './fixture.js';
 import { WebdavServer } from './webdav-server.js';
@@ -36,7 +37,13 @@ function tripwire(threshold: number, onPassed: () => void): Transform {
 }
 
 test('server stopped mid-upload', async (t) => {
-  const helper = await createHelper({ endpoint: `${server.url}/open/` });
+  // Wrapped as the worker wraps it, so requests after the restart get the dispatcher's
+  // retry when they meet a pooled connection that the stopped server closed.
+  const helper = createDispatchedHelper(await createHelper({ endpoint: `${server.url}/open/` }), {
+    storageId: 'faults',
+    type: 'webdav',
+    logger: pino({ level: 'silent' }),
+  });
   try {
     await helper.write('object', streamOf(Buffer.from('old content')));
 
