@@ -20,7 +20,7 @@ interface SpaceSeqState {
  * The per-space change feed.
  *
  * Rows live in partitions of (space, minute of seq time), clustered by seq, so a space
- * with millions of changes never forms one partition; `change_buckets` lists the
+ * with millions of changes never forms one partition. `change_buckets` lists the
  * minutes that have rows, so readers skip idle time without probing empty partitions.
  *
  * A seq is time based: `timeMs * 2048 + n` (see `SEQ_TICKS_PER_MS`), which fits in 2^53
@@ -139,7 +139,7 @@ export class ChangeFeed {
     );
   }
 
-  /** The seq state of a space, loaded once per process from the newest stored seq. */
+  /** Returns the seq state of a space, loaded once per process from the newest stored seq. */
   private seqState(spaceId: string): Promise<SpaceSeqState> {
     let state = this.seqStates.get(spaceId);
     if (state === undefined) {

@@ -132,7 +132,7 @@ export function resolveConfig(config: CassandraStoreConfig): ResolvedCassandraSt
   };
 }
 
-/** The configuration as it may appear in logs: the password is replaced and TLS keys are left out. */
+/** Returns the configuration for logs, with the password masked and the TLS keys left out. */
 export function redactConfig(config: ResolvedCassandraStoreConfig): Record<string, unknown> {
   return {
     contactPoints: config.contactPoints,
@@ -148,7 +148,7 @@ export function redactConfig(config: ResolvedCassandraStoreConfig): Record<strin
   };
 }
 
-/** The `replication` map of `CREATE KEYSPACE`, as CQL text. */
+/** Formats the `replication` map of `CREATE KEYSPACE` as CQL text. */
 export function replicationCql(replication: ReplicationConfig): string {
   if (replication.class === 'SimpleStrategy') {
     return `{'class': 'SimpleStrategy', 'replication_factor': ${replication.replicationFactor}}`;

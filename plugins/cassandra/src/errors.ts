@@ -1,7 +1,7 @@
 import { OpError } from '@op-worker/core';
 import { errors, types } from 'cassandra-driver';
 
-/** Where a driver error happened, for the message and the error details. */
+/** Location of a driver error (operation, cluster, keyspace), for the message and the error details. */
 export interface ErrorContext {
   operation: string;
   contactPoints: readonly string[];
@@ -25,9 +25,9 @@ const UNAVAILABLE_RESPONSE_CODES: ReadonlyMap<number, string> = new Map([
 
 /**
  * Maps a cassandra-driver failure to `OpError`. This is the only place that looks at
- * driver error types: no reachable host, client-side timeouts, busy connections and the
- * server's availability codes become the retryable `unavailable`; everything else is
- * `internal`. An `OpError` passes through unchanged.
+ * driver error types. No reachable host, client-side timeouts, busy connections and the
+ * server's availability codes become the retryable `unavailable`, and everything else
+ * becomes `internal`. An `OpError` passes through unchanged.
  */
 export function toOpError(error: unknown, context: ErrorContext): OpError {
   if (OpError.is(error)) {

@@ -95,7 +95,7 @@ export class LeaseTable {
   }
 }
 
-/** The lease columns of a row (a read, or a failed conditional write); undefined when the row is absent. */
+/** Reads the lease columns of a row (a read, or a failed conditional write); undefined when the row is absent. */
 function toState(row: Row | undefined): LeaseState | undefined {
   const holder = textColumn(row, 'holder');
   const expiresAtMs = numberColumn(row, 'expires_at_ms');

@@ -1,5 +1,5 @@
 /**
- * How rows are spread over partitions. Every function here decides where data lives on
+ * Placement of rows in partitions. Every function here decides where data lives on
  * disk, so changing one needs a schema migration that moves the rows.
  */
 import { CHILD_BUCKETS, KEY_INDEX_BUCKETS } from './schema.js';
@@ -14,12 +14,12 @@ export function fnv1a32(text: string): number {
   return hash;
 }
 
-/** Bucket of the children index that holds `name`. */
+/** Bucket of the children index that contains `name`. */
 export function childBucketOf(name: string): number {
   return fnv1a32(name) % CHILD_BUCKETS;
 }
 
-/** Bucket of the key index that holds `key`. */
+/** Bucket of the key index that contains `key`. */
 export function keyIndexBucketOf(key: string): number {
   return fnv1a32(key) % KEY_INDEX_BUCKETS;
 }
@@ -34,7 +34,7 @@ export const SEQ_TICKS_PER_MS = 2048;
 /** Milliseconds of seq time that one change-feed partition covers. */
 export const CHANGE_BUCKET_MS = 60_000;
 
-/** Feed partition (minute of seq time) that holds `seq`. */
+/** Feed partition (minute of seq time) that contains `seq`. */
 export function changeBucketOf(seq: number): number {
   return Math.floor(seq / (SEQ_TICKS_PER_MS * CHANGE_BUCKET_MS));
 }

@@ -60,7 +60,7 @@ const MIGRATIONS: readonly Migration[] = [
   },
 ];
 
-/** Newest schema version this code knows. */
+/** Newest schema version this code can read and write. */
 export const LATEST_SCHEMA_VERSION = MIGRATIONS.reduce((latest, migration) => Math.max(latest, migration.version), 0);
 
 /** Schema statements wait this long for the node and for schema agreement, in milliseconds. */

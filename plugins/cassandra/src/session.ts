@@ -10,7 +10,7 @@ export interface ExecuteOptions {
    * never idempotent: a retry of one that was applied would report "not applied".
    */
   idempotent: boolean;
-  /** Rows per page; the result holds one page and a `pageState` for the next. */
+  /** Rows per page. The result contains one page and a `pageState` for the next. */
   fetchSize?: number;
   /** Page state of the previous page, to continue a paged query. */
   pageState?: string | undefined;
@@ -36,7 +36,7 @@ export class CqlSession {
     this.client = client;
   }
 
-  /** The keyspace-qualified name of `table`. */
+  /** Returns the keyspace-qualified name of `table`. */
   table(table: string): string {
     return `${this.keyspace}.${table}`;
   }
@@ -72,7 +72,7 @@ export class CqlSession {
   }
 }
 
-/** A bigint, int or counter column as a JavaScript number; undefined for null. */
+/** Reads a bigint, int or counter column as a JavaScript number; undefined for null. */
 export function numberColumn(row: Row | undefined, column: string): number | undefined {
   const value: unknown = row?.[column];
   if (value === null || value === undefined) {
@@ -92,12 +92,12 @@ export function textColumn(row: Row | undefined, column: string): string | undef
   return typeof value === 'string' ? value : undefined;
 }
 
-/** Whether a conditional write was applied. */
+/** Returns whether a conditional write was applied. */
 export function wasApplied(result: types.ResultSet): boolean {
   return result.wasApplied();
 }
 
-/** The page state of a result as a string, or undefined on the last page. */
+/** Returns the page state of a result as a string, or undefined on the last page. */
 export function nextPageState(result: types.ResultSet): string | undefined {
   const state: unknown = result.pageState;
   return typeof state === 'string' && state.length > 0 ? state : undefined;

@@ -97,7 +97,7 @@ export class CassandraMetadataStore implements MetadataStore {
     this.logger?.info({ keyspace: this.config.keyspace }, 'closed Cassandra metadata store');
   }
 
-  /** The configuration without secrets, for logs and diagnostics. */
+  /** Returns the configuration without secrets, for logs and diagnostics. */
   toJSON(): Record<string, unknown> {
     return redactConfig(this.config);
   }

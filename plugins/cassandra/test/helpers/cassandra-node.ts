@@ -11,7 +11,7 @@ const run = promisify(execFile);
 /** Seconds a node may take from `run` to an open CQL port. */
 const START_TIMEOUT_SECONDS = 180;
 
-/** The repository root, found from this file (compiled to plugins/cassandra/dist/test/helpers). */
+/** Finds the repository root above this file (compiled to plugins/cassandra/dist/test/helpers). */
 function repositoryRoot(): string {
   let dir = dirname(fileURLToPath(import.meta.url));
   while (!existsSync(join(dir, 'scripts', 'servers', 'cassandra.sh'))) {
@@ -89,21 +89,26 @@ export class CassandraNode {
     return Date.now() - startedAt;
   }
 
-  /** Kills the node by PID (SIGKILL, as a crash would) and waits for it to exit. */
-  async stop(): Promise<void> {
+  /**
+   * Stops the node by its PID and waits for it to exit. SIGTERM lets Cassandra drain
+   * (flush and sync the commit log) as an operator's restart does. SIGKILL acts as a
+   * crash: with the periodic commit-log sync of the test configuration, writes
+   * acknowledged in the last sync period are lost on a single node.
+   */
+  async stop(signal: 'SIGTERM' | 'SIGKILL' = 'SIGTERM'): Promise<void> {
     const child = this.process;
     if (child === undefined || child.exitCode !== null || child.signalCode !== null) {
       return;
     }
     const exited = new Promise<void>((resolveExit) => child.once('exit', () => resolveExit()));
-    child.kill('SIGKILL');
+    child.kill(signal);
     await exited;
     this.process = undefined;
   }
 
   /** Stops the node and removes its files. */
   async destroy(): Promise<void> {
-    await this.stop();
+    await this.stop('SIGKILL');
     rmSync(this.stateDir, { recursive: true, force: true });
   }
 
@@ -126,7 +131,7 @@ export async function testCluster(): Promise<{ contactPoints: string[]; node: Ca
   return { contactPoints: [node.contactPoint], node };
 }
 
-/** A keyspace name unique to this test run. */
+/** Returns a keyspace name unique to this test run. */
 export function uniqueKeyspace(label: string): string {
   return `op_test_${label}_${Date.now().toString(36)}_${Math.floor(Math.random() * 1e6).toString(36)}`;
 }
