@@ -87,17 +87,18 @@ export class ScriptServer {
   }
 
   /**
-   * Kill the server with SIGKILL, together with every process it forked (sshd's
-   * sessions run in their own process groups and would go on serving), by PID.
+   * Send `signal` (SIGKILL by default) to the server and to every process it forked
+   * (sshd's sessions run in their own process groups and would go on serving), by PID,
+   * and wait until the server has exited.
    */
-  async kill(): Promise<void> {
+  async kill(signal: NodeJS.Signals = 'SIGKILL'): Promise<void> {
     const child = this.child;
     if (child?.pid === undefined || !this.running) return;
 
     const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
     for (const pid of [child.pid, ...descendantsOf(child.pid)]) {
       try {
-        process.kill(pid, 'SIGKILL');
+        process.kill(pid, signal);
       } catch {
         // The process ended between the scan and the kill.
       }

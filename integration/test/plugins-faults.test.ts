@@ -1,0 +1,186 @@
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import test, { type ExecutionContext } from 'ava';
+import type { SpaceInfo } from '@op-worker/core';
+import { generatedStream, MiB, modelDigest, streamDigest, type ContentModel } from '../src/servers/content.js';
+import { freePort } from '../src/servers/script-server.js';
+import { startAzure, startS3, startSftp, type StorageOptions, type StorageServer } from '../src/servers/storages.js';
+import { cliJson, encodePath, REST, runCli, send, startWorkerProcess, type HttpResponse, type WorkerProcess } from '../src/servers/worker.js';
+
+/**
+ * Storage faults seen through the real `op-worker` binary: a storage server killed in
+ * the middle of large uploads, and storages added with wrong credentials or at an
+ * address where nothing listens. The tests run one at a time because they stop servers.
+ */
+
+type RemoteType = 's3' | 'sftp' | 'azure';
+
+const UPLOAD_SIZE = 200 * MiB;
+/** Bytes both uploads must have produced before the storage server is killed. */
+const KILL_AFTER = 32 * MiB;
+
+/**
+ * How each server is stopped. Azurite writes its blob index to disk only every few
+ * seconds, so a SIGKILL loses blobs written just before it; SIGTERM makes it save first.
+ */
+const STOP_SIGNAL: Record<RemoteType, NodeJS.Signals> = { s3: 'SIGKILL', sftp: 'SIGKILL', azure: 'SIGTERM' };
+
+interface Remote {
+  server: StorageServer;
+  options: StorageOptions;
+  space: SpaceInfo;
+}
+
+const remotes = new Map<RemoteType, Remote>();
+let worker: WorkerProcess;
+let root: string;
+let dataDir: string;
+
+test.before(async () => {
+  root = await mkdtemp(path.join(tmpdir(), 'op-it-faults-'));
+  dataDir = path.join(root, 'data');
+  const started = await Promise.all([startS3(), startSftp(), startAzure()]);
+  worker = await startWorkerProcess(dataDir);
+
+  for (const server of started) {
+    const options = await server.newStorage(`faults-${server.type}`);
+    await cliJson(dataDir, 'storage', 'add', '--name', server.type, '--type', server.type, '--config', JSON.stringify(options));
+    await cliJson(dataDir, 'space', 'create', `${server.type}-space`, '--owner', 'admin');
+    const space = await cliJson<SpaceInfo>(dataDir, 'space', 'support', `${server.type}-space`, '--storage', server.type);
+    remotes.set(server.type, { server, options, space });
+  }
+});
+
+test.after.always(async () => {
+  await worker?.stop();
+  await Promise.all([...remotes.values()].map((remote) => remote.server.server.stop()));
+  await rm(root, { recursive: true, force: true });
+});
+
+function remoteOf(type: RemoteType): Remote {
+  const remote = remotes.get(type);
+  if (remote === undefined) throw new Error(`no storage was set up for ${type}`);
+  return remote;
+}
+
+function putStream(url: string, model: ContentModel, onProgress?: (produced: number) => void): Promise<HttpResponse> {
+  return send(worker, url, {
+    method: 'PUT',
+    headers: { 'Content-Type': 'application/octet-stream' },
+    body: generatedStream(model.seed, model.size, onProgress),
+    contentLength: model.size,
+  });
+}
+
+async function contentDigest(fileId: string): Promise<{ sha256: string; bytes: number }> {
+  const response = await fetch(`${worker.url}${REST}/data/${fileId}/content`, { headers: { 'X-Auth-Token': worker.token } });
+  if (response.status !== 200 || response.body === null) throw new Error(`download of ${fileId} failed with HTTP ${response.status}`);
+  return streamDigest(response.body);
+}
+
+function assertUnavailable(t: ExecutionContext, response: HttpResponse, label: string): void {
+  t.is(response.status, 503, `${label}: ${response.body.toString()}`);
+  const error = response.json().error as { id: string; description: string };
+  t.is(error.id, 'serviceUnavailable', label);
+  t.regex(error.description, /unavailable|unreachable|connection/i, label);
+  t.log(`${label}: HTTP ${response.status} ${error.description}`);
+}
+
+for (const type of ['s3', 'sftp', 'azure'] as const) {
+  test.serial(`${type} server killed during 200 MiB uploads`, async (t) => {
+    const { server, options, space } = remoteOf(type);
+    const kept: ContentModel = { seed: 41, size: MiB, patches: [] };
+    const created = await putStream(`${REST}/data/${space.dirId}/path/${encodePath('faults/kept.bin')}?create_parents=true`, kept);
+    t.is(created.status, 201, created.body.toString());
+    const keptId = created.json().fileId as string;
+
+    // A new file and a whole overwrite of an existing one are both in flight when the server dies.
+    const produced = { fresh: 0, overwrite: 0 };
+    let killed: Promise<void> | undefined;
+    const killOnceBothStarted = (): void => {
+      if (killed === undefined && produced.fresh >= KILL_AFTER && produced.overwrite >= KILL_AFTER) killed = server.server.kill(STOP_SIGNAL[type]);
+    };
+    const fresh = putStream(`${REST}/data/${space.dirId}/path/${encodePath('faults/new.bin')}`, { seed: 42, size: UPLOAD_SIZE, patches: [] }, (bytes) => {
+      produced.fresh = bytes;
+      killOnceBothStarted();
+    });
+    const overwrite = putStream(`${REST}/data/${keptId}/content`, { seed: 43, size: UPLOAD_SIZE, patches: [] }, (bytes) => {
+      produced.overwrite = bytes;
+      killOnceBothStarted();
+    });
+    const [freshResponse, overwriteResponse] = await Promise.all([fresh, overwrite]);
+    await killed;
+    t.truthy(killed, 'the server was killed before both uploads ended');
+
+    assertUnavailable(t, freshResponse, 'new file');
+    assertUnavailable(t, overwriteResponse, 'overwrite');
+    const lookup = await send(worker, `${REST}/lookup-file-id/${encodePath(`${space.name}/faults/new.bin`)}`, { method: 'POST' });
+    t.is(lookup.status, 404, 'the failed new file has no name');
+    t.is((await send(worker, `${REST}/data/${keptId}?attributes=size`)).json().size, MiB, 'the overwritten file keeps its size');
+
+    await server.server.launch();
+    await server.recreate(options);
+
+    const after: ContentModel = { seed: 44, size: 16 * MiB, patches: [] };
+    const next = await putStream(`${REST}/data/${space.dirId}/path/${encodePath('faults/after.bin')}`, after);
+    t.is(next.status, 201, `upload after the server returned: ${next.body.toString()}`);
+    t.deepEqual(await contentDigest(next.json().fileId as string), { sha256: modelDigest(after), bytes: after.size });
+
+    // moto keeps objects in memory only, so after its restart the old content is gone.
+    if (type !== 's3') t.deepEqual(await contentDigest(keptId), { sha256: modelDigest(kept), bytes: MiB });
+  });
+}
+
+interface AddFailure {
+  code: number | null;
+  message: string;
+}
+
+async function addStorage(type: RemoteType, name: string, options: StorageOptions): Promise<AddFailure> {
+  const result = await runCli(dataDir, 'storage', 'add', '--name', name, '--type', type, '--config', JSON.stringify(options));
+  // The command's error is the line prefixed with the program name; warn-level JSON log lines surround it.
+  const message = result.stderr.split('\n').find((line) => line.startsWith('op-worker: ')) ?? result.stderr;
+  return { code: result.code, message };
+}
+
+/** The same storage options pointed at a port of 127.0.0.1 where nothing listens. */
+function atClosedPort(type: RemoteType, options: StorageOptions, port: number): StorageOptions {
+  if (type === 's3') return { ...options, hostname: `http://127.0.0.1:${port}` };
+  if (type === 'sftp') return { ...options, port };
+  return { ...options, endpoint: `http://127.0.0.1:${port}/devstoreaccount1` };
+}
+
+test.serial('storage add: wrong credentials and closed port', async (t) => {
+  // moto checks signatures only in its authentication mode, so S3 gets a server of its own here.
+  const checkedS3 = await startS3({ authentication: true });
+  t.teardown(() => checkedS3.server.stop());
+  const closedPort = await freePort();
+
+  for (const type of ['s3', 'sftp', 'azure'] as const) {
+    const server = type === 's3' ? checkedS3 : remoteOf(type).server;
+    const options = await server.newStorage(`add-${type}`);
+
+    const good = await addStorage(type, `${type}-good`, options);
+    t.is(good.code, 0, `${type} with valid credentials: ${good.message}`);
+
+    const denied = await addStorage(type, `${type}-denied`, await server.withWrongCredentials(options));
+    t.is(denied.code, 1, `${type} wrong credentials`);
+    t.regex(denied.message, new RegExp(`verification of storage "${type}-denied" \\(${type}\\) failed at the write step`), denied.message);
+    t.regex(denied.message, /denied|authenticat|signature|permission/i, denied.message);
+    t.regex(denied.message, /\(badValue\)$/, denied.message);
+
+    const unreachable = await addStorage(type, `${type}-unreachable`, atClosedPort(type, options, closedPort));
+    t.is(unreachable.code, 1, `${type} closed port`);
+    t.regex(unreachable.message, new RegExp(`verification of storage "${type}-unreachable" \\(${type}\\) failed at the write step`), unreachable.message);
+    t.true(unreachable.message.includes(`127.0.0.1:${closedPort}`), unreachable.message);
+    t.regex(unreachable.message, /\(unavailable\)$/, unreachable.message);
+
+    t.log(denied.message);
+    t.log(unreachable.message);
+    t.not(denied.message.replace(`${type}-denied`, ''), unreachable.message.replace(`${type}-unreachable`, ''));
+  }
+
+  const names = (await cliJson<Array<{ name: string }>>(dataDir, 'storage', 'list')).map((storage) => storage.name);
+  t.false(names.some((name) => name.endsWith('-denied') || name.endsWith('-unreachable')), names.join(', '));
+});
