@@ -10,8 +10,8 @@ import { cliJson, encodePath, REST, runCli, send, startWorkerProcess, type HttpR
 
 /**
  * Storage faults seen through the real `op-worker` binary: a storage server killed in
- * the middle of large uploads, and storages added with wrong credentials or at an
- * address where nothing listens. The tests run one at a time because they stop servers.
+ * the middle of large uploads, and storages added (with the CLI and the admin API)
+ * with wrong credentials or at an address where nothing listens. The tests run one at a time because they stop servers.
  */
 
 type RemoteType = 's3' | 'sftp' | 'azure';
@@ -90,10 +90,10 @@ function assertUnavailable(t: ExecutionContext, response: HttpResponse, label: s
 for (const type of ['s3', 'sftp', 'azure'] as const) {
   test.serial(`${type} server killed during 200 MiB uploads`, async (t) => {
     const { server, options, space } = remoteOf(type);
-    const kept: ContentModel = { seed: 41, size: MiB, patches: [] };
-    const created = await putStream(`${REST}/data/${space.dirId}/path/${encodePath('faults/kept.bin')}?create_parents=true`, kept);
+    const existing: ContentModel = { seed: 41, size: MiB, patches: [] };
+    const created = await putStream(`${REST}/data/${space.dirId}/path/${encodePath('faults/existing.bin')}?create_parents=true`, existing);
     t.is(created.status, 201, created.body.toString());
-    const keptId = created.json().fileId as string;
+    const existingId = created.json().fileId as string;
 
     // A new file and a whole overwrite of an existing one are both in flight when the server dies.
     const produced = { fresh: 0, overwrite: 0 };
@@ -105,7 +105,7 @@ for (const type of ['s3', 'sftp', 'azure'] as const) {
       produced.fresh = bytes;
       killOnceBothStarted();
     });
-    const overwrite = putStream(`${REST}/data/${keptId}/content`, { seed: 43, size: UPLOAD_SIZE, patches: [] }, (bytes) => {
+    const overwrite = putStream(`${REST}/data/${existingId}/content`, { seed: 43, size: UPLOAD_SIZE, patches: [] }, (bytes) => {
       produced.overwrite = bytes;
       killOnceBothStarted();
     });
@@ -117,7 +117,7 @@ for (const type of ['s3', 'sftp', 'azure'] as const) {
     assertUnavailable(t, overwriteResponse, 'overwrite');
     const lookup = await send(worker, `${REST}/lookup-file-id/${encodePath(`${space.name}/faults/new.bin`)}`, { method: 'POST' });
     t.is(lookup.status, 404, 'the failed new file has no name');
-    t.is((await send(worker, `${REST}/data/${keptId}?attributes=size`)).json().size, MiB, 'the overwritten file keeps its size');
+    t.is((await send(worker, `${REST}/data/${existingId}?attributes=size`)).json().size, MiB, 'the overwritten file keeps its size');
 
     await server.server.launch();
     await server.recreate(options);
@@ -128,7 +128,7 @@ for (const type of ['s3', 'sftp', 'azure'] as const) {
     t.deepEqual(await contentDigest(next.json().fileId as string), { sha256: modelDigest(after), bytes: after.size });
 
     // moto keeps objects in memory only, so after its restart the old content is gone.
-    if (type !== 's3') t.deepEqual(await contentDigest(keptId), { sha256: modelDigest(kept), bytes: MiB });
+    if (type !== 's3') t.deepEqual(await contentDigest(existingId), { sha256: modelDigest(existing), bytes: MiB });
   });
 }
 
@@ -144,7 +144,24 @@ async function addStorage(type: RemoteType, name: string, options: StorageOption
   return { code: result.code, message };
 }
 
-/** The same storage options pointed at a port of 127.0.0.1 where nothing listens. */
+interface RestAddResult {
+  status: number;
+  id: string;
+  description: string;
+}
+
+/** Add a storage through the admin API (`POST /api/v3/onepanel/provider/storages`). */
+async function addStorageOverRest(type: RemoteType, name: string, options: StorageOptions): Promise<RestAddResult> {
+  const response = await send(worker, '/api/v3/onepanel/provider/storages', {
+    method: 'POST',
+    headers: { 'Content-Type': 'application/json' },
+    body: Buffer.from(JSON.stringify({ [name]: { type, ...options } })),
+  });
+  const error = response.status < 300 ? undefined : (response.json().error as { id: string; description: string });
+  return { status: response.status, id: error?.id ?? '', description: error?.description ?? '' };
+}
+
+/** Point the storage options at a port of 127.0.0.1 where nothing listens. */
 function atClosedPort(type: RemoteType, options: StorageOptions, port: number): StorageOptions {
   if (type === 's3') return { ...options, hostname: `http://127.0.0.1:${port}` };
   if (type === 'sftp') return { ...options, port };
@@ -179,8 +196,18 @@ test.serial('storage add: wrong credentials and closed port', async (t) => {
     t.log(denied.message);
     t.log(unreachable.message);
     t.not(denied.message.replace(`${type}-denied`, ''), unreachable.message.replace(`${type}-unreachable`, ''));
+
+    const restDenied = await addStorageOverRest(type, `${type}-rest-denied`, await server.withWrongCredentials(options));
+    t.is(restDenied.status, 400, restDenied.description);
+    t.is(restDenied.id, 'badValue');
+    t.regex(restDenied.description, /failed at the write step/);
+    const restUnreachable = await addStorageOverRest(type, `${type}-rest-unreachable`, atClosedPort(type, options, closedPort));
+    t.is(restUnreachable.status, 503, restUnreachable.description);
+    t.is(restUnreachable.id, 'serviceUnavailable');
+    t.true(restUnreachable.description.includes(`127.0.0.1:${closedPort}`), restUnreachable.description);
   }
 
   const names = (await cliJson<Array<{ name: string }>>(dataDir, 'storage', 'list')).map((storage) => storage.name);
   t.false(names.some((name) => name.endsWith('-denied') || name.endsWith('-unreachable')), names.join(', '));
+  t.true(names.includes('s3-good') && names.includes('sftp-good') && names.includes('azure-good'), names.join(', '));
 });

@@ -23,7 +23,7 @@ export function generatedBytes(seed: number, offset: number, length: number): Bu
 }
 
 /**
- * A stream of the first `size` bytes of the content of `seed`, in 1 MiB chunks.
+ * Stream the first `size` bytes of the content of `seed`, in 1 MiB chunks.
  * `onProgress`, when given, is called with the bytes produced so far before each chunk.
  */
 export function generatedStream(seed: number, size: number, onProgress?: (produced: number) => void): Readable {

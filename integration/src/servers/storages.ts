@@ -26,7 +26,7 @@ export interface StorageServer {
   recreate(options: StorageOptions): Promise<void>;
 }
 
-/** A fresh location name: lower-case letters, digits and dashes, valid for buckets and containers. */
+/** Return a fresh location name of lower-case letters, digits and dashes, valid for buckets and containers. */
 function uniqueName(label: string): string {
   return `${label}-${randomBytes(4).toString('hex')}`.toLowerCase();
 }
@@ -44,8 +44,8 @@ const UNCHECKED_CREDENTIALS = { accessKeyId: 'op-worker-test-key', secretAccessK
  * with that key, so that wrong credentials can be tested.
  *
  * NOTE: moto 5.2.1 with authentication on rejects valid signatures for keys that contain
- * a space or `%` (SignatureDoesNotMatch), and answers a HEAD of a missing object with
- * 403, so only credential tests use that mode.
+ * a space or `%` (SignatureDoesNotMatch), and returns 403 for a HEAD of a missing
+ * object, so only credential tests use that mode.
  */
 export async function startS3(options: { authentication?: boolean } = {}): Promise<StorageServer> {
   const env: Record<string, string> = options.authentication ? { INITIAL_NO_AUTH_ACTION_COUNT: '3' } : {};
@@ -141,15 +141,15 @@ export async function startSftp(): Promise<StorageServer> {
 }
 
 function makeUserDirectory(directory: string): void {
-  const made = spawnSync('install', ['-d', '-o', SFTP_USER, '-m', '0755', directory], { encoding: 'utf8' });
-  if (made.status !== 0) throw new Error(`cannot create SFTP storage root ${directory}: ${made.stderr}`);
+  const result = spawnSync('install', ['-d', '-o', SFTP_USER, '-m', '0755', directory], { encoding: 'utf8' });
+  if (result.status !== 0) throw new Error(`cannot create SFTP storage root ${directory}: ${result.stderr}`);
 }
 
-/** A fresh ed25519 private key (OpenSSH format) that no server accepts. */
+/** Generate a fresh ed25519 private key (OpenSSH format) that no server accepts. */
 function generateKey(): string {
   const file = `/tmp/op-it-wrong-key-${randomBytes(4).toString('hex')}`;
-  const made = spawnSync('ssh-keygen', ['-q', '-t', 'ed25519', '-N', '', '-f', file], { encoding: 'utf8' });
-  if (made.status !== 0) throw new Error(`ssh-keygen failed: ${made.stderr}`);
+  const result = spawnSync('ssh-keygen', ['-q', '-t', 'ed25519', '-N', '', '-f', file], { encoding: 'utf8' });
+  if (result.status !== 0) throw new Error(`ssh-keygen failed: ${result.stderr}`);
   const key = spawnSync('cat', [file], { encoding: 'utf8' }).stdout;
   spawnSync('rm', ['-f', file, `${file}.pub`]);
   return key;

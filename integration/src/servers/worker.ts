@@ -25,7 +25,7 @@ export interface WorkerProcess {
   port: number;
   /** The embedded admin's token, a secret. */
   token: string;
-  /** What the worker wrote to stderr so far (its warn and error logs). */
+  /** The worker's stderr output so far: its warn and error logs. */
   readonly stderr: string;
   stop(): Promise<void>;
 }
