@@ -1,5 +1,5 @@
 import test from 'ava';
-import { mkdir, rm, writeFile, readFile, appendFile, utimes } from 'node:fs/promises';
+import { mkdir, rm, writeFile, readFile, readdir, appendFile, utimes } from 'node:fs/promises';
 import path from 'node:path';
 import { createCoreFixture, readAll, sha256, type CoreFixture } from '../src/fixture.js';
 
@@ -89,6 +89,29 @@ test('re-scan picks up new, modified and deleted files', async (t) => {
   t.is(changed.size, 9);
   t.is((await readAll((await core.lfs.read(owner, changed.fileId)).stream)).toString(), 'v1 and v2');
   t.deepEqual(await core.importer.stats(space.spaceId), stats);
+});
+
+test('re-scan keeps data and handles a file replaced by a directory', async (t) => {
+  const fixture = await importFixture(async (dir) => {
+    await writeFile(path.join(dir, 'swap'), 'a file first');
+    await mkdir(path.join(dir, 'gone'));
+    await writeFile(path.join(dir, 'gone', 'inner'), 'inner');
+  });
+  const { core, owner, space, dataDir } = fixture;
+  await core.importer.scan(space.spaceId);
+
+  await rm(path.join(dataDir, 'swap'));
+  await mkdir(path.join(dataDir, 'swap'));
+  await writeFile(path.join(dataDir, 'swap', 'child'), 'child');
+  await rm(path.join(dataDir, 'gone'), { recursive: true });
+
+  const stats = await core.importer.scan(space.spaceId);
+  t.is(stats.failedFiles, 0);
+  t.deepEqual(await listAll(fixture, space.dirId), ['swap']);
+  const child = await core.lfs.lookupPath(owner, '/imported/swap/child');
+  t.is((await readAll((await core.lfs.read(owner, child.fileId)).stream)).toString(), 'child');
+  // A scan only reads the imported tree: no trash or other folder of the worker appears in it.
+  t.deepEqual(await readdir(dataDir), ['swap']);
 });
 
 test('scan of a space without an imported storage is rejected', async (t) => {

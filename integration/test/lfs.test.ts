@@ -1,5 +1,5 @@
 import test, { type ExecutionContext } from 'ava';
-import { readFile, stat } from 'node:fs/promises';
+import { readdir, readFile, stat } from 'node:fs/promises';
 import path from 'node:path';
 import { Readable } from 'node:stream';
 import { encodeFileId, OpError, type Identity, type OpErrorKind } from '@op-worker/core';
@@ -206,12 +206,40 @@ test('remove deletes a tree and its data', async (t) => {
   const sub = await core.lfs.create(owner, dir.fileId, 'sub', { type: 'DIR' });
   const file = await core.lfs.create(owner, sub.fileId, 'leaf', { type: 'REG', content: streamOf('leaf') });
 
+  // The name disappears at once; the directory's contents are deleted in the background.
   await core.lfs.remove(owner, dir.fileId);
-  await rejects(t, core.lfs.getAttributes(owner, file.fileId), 'notFound');
-  await t.throwsAsync(stat(path.join(storageRoot, space.spaceId, 'tree')), { code: 'ENOENT' });
   t.deepEqual((await core.lfs.listChildren(owner, space.dirId, {})).children, []);
+  await t.throwsAsync(stat(path.join(storageRoot, space.spaceId, 'tree')), { code: 'ENOENT' });
+  t.true(await eventually(async () => {
+    try {
+      await core.lfs.getAttributes(owner, file.fileId);
+      return false;
+    } catch (error) {
+      return OpError.is(error) && error.kind === 'notFound';
+    }
+  }));
+  t.deepEqual(await readdir(path.join(storageRoot, space.spaceId, '.trash')), []);
   await rejects(t, core.lfs.remove(owner, space.dirId), 'posix', 'eperm');
 });
+
+test('reserved names cannot be created', async (t) => {
+  const { core, owner, space } = await setup();
+  for (const name of ['.op-worker-tmp-x', '.trash', '.detached']) {
+    await rejects(t, core.lfs.create(owner, space.dirId, name, { type: 'REG' }), 'posix', 'eperm', name);
+  }
+  const dir = await core.lfs.create(owner, space.dirId, 'dir', { type: 'DIR' });
+  await rejects(t, core.lfs.create(owner, dir.fileId, '.op-worker-verify-1', { type: 'REG' }), 'posix', 'eperm');
+  t.is((await core.lfs.create(owner, dir.fileId, '.trash', { type: 'DIR' })).name, '.trash');
+});
+
+/** Poll `check` every 20 ms until it holds, for at most 5 s. */
+async function eventually(check: () => Promise<boolean>): Promise<boolean> {
+  for (let attempt = 0; attempt < 250; attempt++) {
+    if (await check()) return true;
+    await new Promise((resolve) => setTimeout(resolve, 20));
+  }
+  return false;
+}
 
 test('xattrs and JSON metadata', async (t) => {
   const { core, owner, space } = await setup();

@@ -8,6 +8,7 @@ import type { ChildEntry, MetadataStore } from '../metadata/store.js';
 import type { LogicalFileSystem } from '../lfs/api.js';
 import {
   COLLECTIONS,
+  isReservedName,
   locationKey,
   type FileDoc,
   type FileLocationDoc,
@@ -111,7 +112,7 @@ export class StorageImporterImpl implements StorageImporter {
   private async scanDirectory(context: ScanContext, dir: FileDoc, storagePath: string, depth: number): Promise<void> {
     await this.keepLease(context);
     const onStorage = this.storageEntries(context.helper, storagePath);
-    const inMetadata = this.metadataEntries(dir.uuid);
+    const inMetadata = this.metadataEntries(dir.uuid, dir.parentUuid === null);
     let stored = await onStorage.next();
     let known = await inMetadata.next();
 
@@ -169,7 +170,7 @@ export class StorageImporterImpl implements StorageImporter {
   /** A known name that is no longer on the storage: remove it from the namespace. */
   private async unregister(context: ScanContext, child: ChildEntry): Promise<void> {
     const fileId = encodeFileId({ fileUuid: child.childId, spaceId: context.space.spaceId });
-    await this.lfs.remove(SCANNER, fileId).catch((error: unknown) => {
+    await this.lfs.forget(SCANNER, fileId).catch((error: unknown) => {
       if (!(OpError.is(error) && error.kind === 'notFound')) throw error;
     });
     context.stats.deletedFiles++;
@@ -244,9 +245,8 @@ export class StorageImporterImpl implements StorageImporter {
     for (;;) {
       const page = await helper.list(path, { startAfter, limit: PAGE_SIZE });
       for (const entry of page.entries) {
-        // Objects written by storage verification are not user data.
-        if (path === '' && entry.name.startsWith('.op-worker-verify-')) continue;
-        yield entry;
+        // The worker's own objects (trash, probes, temporary uploads) are not user data.
+        if (!isReservedName(entry.name, path === '')) yield entry;
       }
       const last = page.entries[page.entries.length - 1];
       if (page.isLast || !last) return;
@@ -254,11 +254,13 @@ export class StorageImporterImpl implements StorageImporter {
     }
   }
 
-  private async *metadataEntries(parentUuid: string): AsyncGenerator<ChildEntry> {
+  private async *metadataEntries(parentUuid: string, inSpaceRoot: boolean): AsyncGenerator<ChildEntry> {
     let startAfter: string | undefined;
     for (;;) {
       const page = await this.store.listChildren(parentUuid, { startAfter, limit: PAGE_SIZE });
-      yield* page;
+      for (const entry of page) {
+        if (!isReservedName(entry.name, inSpaceRoot)) yield entry;
+      }
       const last = page[page.length - 1];
       if (page.length < PAGE_SIZE || !last) return;
       startAfter = last.name;

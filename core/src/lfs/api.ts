@@ -58,6 +58,8 @@ export interface LogicalFileSystem {
   rename(who: Identity, fileId: string, newParentId: string, newName: string): Promise<FileAttributes>;
   /** Delete a file, or a directory with everything below it. A space root cannot be deleted (posix eperm). */
   remove(who: Identity, fileId: string): Promise<void>;
+  /** Remove a file or tree from the namespace only, keeping its data on the storages (for import). */
+  forget(who: Identity, fileId: string): Promise<void>;
 
   setMode(who: Identity, fileId: string, mode: number): Promise<FileAttributes>;
 

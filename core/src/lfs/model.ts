@@ -102,6 +102,19 @@ export const TRASH_DIR_NAME = '.trash';
 /** Storage folder, below a space's storage prefix, for the data of inodes whose name was deleted. */
 export const DETACHED_DATA_DIR = '.detached';
 
+/**
+ * Prefix of names the worker and its helpers use on storages for their own objects
+ * (temporary upload files, verification probes). Users cannot create such names, and
+ * import never registers them.
+ */
+export const RESERVED_NAME_PREFIX = '.op-worker-';
+
+/** Whether a name is kept for the worker: the reserved prefix anywhere, trash and detached data in a space root. */
+export function isReservedName(name: string, inSpaceRoot: boolean): boolean {
+  if (name.startsWith(RESERVED_NAME_PREFIX)) return true;
+  return inSpaceRoot && (name === TRASH_DIR_NAME || name === DETACHED_DATA_DIR);
+}
+
 /** Uuid of a space's root directory; fixed so that it can be derived from the space id. */
 export function spaceRootUuid(spaceId: string): string {
   return `space_${spaceId}`;

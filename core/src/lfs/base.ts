@@ -1,0 +1,300 @@
+import type { Logger } from 'pino';
+import { OpError } from '../errors.js';
+import { decodeFileId, encodeFileId, type FileGuid } from '../ids/file-id.js';
+import { updateDocument } from '../metadata/cas.js';
+import type { MetadataStore } from '../metadata/store.js';
+import type { StorageRecord, StorageRegistry } from '../spaces/api.js';
+import type { StorageHelper } from '../storage/helper.js';
+import { type Clock } from '../tokens.js';
+import { toAttributes, toLinkAttributes } from './attributes.js';
+import { storageFileId } from './layout.js';
+import {
+  COLLECTIONS,
+  isReservedName,
+  locationKey,
+  spaceRootUuid,
+  type FileDoc,
+  type FileLocationDoc,
+  type SpaceDoc,
+  type SpaceSupport,
+} from './model.js';
+import type { FileAttributes, Identity } from './types.js';
+
+/** Options of the core services. */
+export interface CoreOptions {
+  /** Id of this provider, recorded in file locations. */
+  providerId: string;
+}
+
+/** A file's document together with what is needed to reach its data. */
+export interface ResolvedFile {
+  /** The inode: the document that holds the data, size, times and metadata. */
+  doc: FileDoc;
+  space: SpaceDoc;
+  /** Set when the id named a hard link: the document that holds the link's name and parent. */
+  link?: FileDoc;
+}
+
+/** The document that holds a resolved file's name and parent: the link, or else the inode. */
+export function entryOf(file: ResolvedFile): FileDoc {
+  return file.link ?? file.doc;
+}
+
+/** A storage that holds (or will hold) a file's data. */
+export interface Placement {
+  support: SpaceSupport;
+  record: StorageRecord;
+  helper: StorageHelper;
+  path: string;
+}
+
+export const SPACE_ID_PATTERN = /^[0-9a-f]{32}$/;
+
+/**
+ * State and helpers shared by the layers of the logical file system: resolving ids and
+ * paths, checking space access, choosing the storage that holds a file's data, and
+ * recording changes. Each layer below adds one group of operations.
+ */
+export abstract class LfsBase {
+  constructor(
+    protected readonly store: MetadataStore,
+    protected readonly storages: StorageRegistry,
+    protected readonly clock: Clock,
+    protected readonly logger: Logger,
+    protected readonly options: CoreOptions,
+  ) {}
+
+  /** Defined by the removal layer; creation calls it to undo a failed create. */
+  protected abstract unlink(space: SpaceDoc, doc: FileDoc, data?: 'delete-data' | 'keep-data'): Promise<void>;
+
+  /** Defined by the rename layer; removal calls it to move a directory into the trash. */
+  abstract rename(who: Identity, fileId: string, newParentId: string, newName: string): Promise<FileAttributes>;
+
+  /** Decode a file id, load its document, and check that the caller may use its space. */
+  protected async resolve(who: Identity, fileId: string): Promise<ResolvedFile> {
+    const guid = decodeFileId(fileId);
+    return this.resolveGuid(who, guid);
+  }
+
+  protected async resolveGuid(who: Identity, guid: FileGuid): Promise<ResolvedFile> {
+    if (guid.shareId !== undefined) {
+      throw new OpError('notImplemented', 'access through share file ids is not available yet');
+    }
+    const space = await this.accessibleSpace(who, guid.spaceId);
+    const document = await this.store.get<FileDoc>(COLLECTIONS.file, guid.fileUuid);
+    if (!document || document.value.spaceId !== guid.spaceId || document.value.detached) {
+      throw OpError.notFound('file', { fileId: encodeFileId(guid) });
+    }
+    const inodeUuid = document.value.inodeUuid;
+    if (inodeUuid === undefined) return { doc: document.value, space };
+    return { doc: await this.fileDoc(inodeUuid), space, link: document.value };
+  }
+
+  /** A base for relative paths: a file id, or a space id meaning the space root. */
+  protected async resolveBase(who: Identity, baseId: string): Promise<ResolvedFile> {
+    if (SPACE_ID_PATTERN.test(baseId)) {
+      return this.resolveGuid(who, { fileUuid: spaceRootUuid(baseId), spaceId: baseId });
+    }
+    return this.resolve(who, baseId);
+  }
+
+  protected async accessibleSpace(who: Identity, spaceId: string): Promise<SpaceDoc> {
+    const document = await this.store.get<SpaceDoc>(COLLECTIONS.space, spaceId);
+    if (!document) throw OpError.notFound(`space "${spaceId}"`, { spaceId });
+    if (!canAccessSpace(who, document.value)) {
+      throw new OpError('forbidden', `user "${who.userId}" is not a member of space "${document.value.name}"`, { spaceId });
+    }
+    return document.value;
+  }
+
+  protected async fileDoc(uuid: string): Promise<FileDoc> {
+    const document = await this.store.get<FileDoc>(COLLECTIONS.file, uuid);
+    if (!document) throw OpError.notFound('file', { fileUuid: uuid });
+    return document.value;
+  }
+
+  protected async walk(space: SpaceDoc, start: FileDoc, segments: readonly string[]): Promise<FileDoc> {
+    let doc = start;
+    for (const segment of segments) {
+      if (doc.type !== 'DIR') throw OpError.posix('enotdir', `"${doc.name}" is not a directory`);
+      const childId = await this.store.getChild(doc.uuid, segment);
+      if (childId === undefined) throw OpError.notFound(`"${segment}" in "${doc.name}"`, { name: segment, spaceId: space.spaceId });
+      doc = await this.fileDoc(childId);
+    }
+    return doc;
+  }
+
+  /** Names from the space root (exclusive) down to the file (inclusive). */
+  protected async segmentsBelowSpace(doc: FileDoc): Promise<string[]> {
+    const segments: string[] = [];
+    let current = doc;
+    while (current.parentUuid !== null) {
+      segments.unshift(current.name);
+      current = await this.fileDoc(current.parentUuid);
+    }
+    return segments;
+  }
+
+  protected async pathOf(doc: FileDoc): Promise<string> {
+    const segments = await this.segmentsBelowSpace(doc);
+    const space = await this.store.get<SpaceDoc>(COLLECTIONS.space, doc.spaceId);
+    return '/' + [space?.value.name ?? doc.spaceId, ...segments].join('/');
+  }
+
+  /** Path of a file by uuid, or undefined when it no longer exists. */
+  protected async pathOfUuid(uuid: string): Promise<string | undefined> {
+    const document = await this.store.get<FileDoc>(COLLECTIONS.file, uuid);
+    if (!document) return undefined;
+    return this.pathOf(document.value).catch(() => undefined);
+  }
+
+  protected async attributes(doc: FileDoc): Promise<FileAttributes> {
+    if (doc.inodeUuid !== undefined) return toLinkAttributes(doc, await this.fileDoc(doc.inodeUuid), await this.pathOf(doc));
+    return toAttributes(doc, await this.pathOf(doc));
+  }
+
+  protected async resolvedAttributes(file: ResolvedFile): Promise<FileAttributes> {
+    if (file.link) return toLinkAttributes(file.link, file.doc, await this.pathOf(file.link));
+    return this.attributes(file.doc);
+  }
+
+  /** Moving a directory below itself would detach a cycle from the tree. */
+  protected async assertNotInside(target: FileDoc, source: FileDoc): Promise<void> {
+    let current: FileDoc | undefined = target;
+    while (current) {
+      if (current.uuid === source.uuid) throw OpError.posix('einval', `cannot move "${source.name}" into itself`);
+      current = current.parentUuid === null ? undefined : await this.fileDoc(current.parentUuid);
+    }
+  }
+
+  /** The storage new data goes to: the space's first support. */
+  protected async writablePlacement(file: ResolvedFile): Promise<Placement> {
+    const support = file.space.supports[0];
+    if (!support) {
+      throw OpError.badValue('spaceId', `space "${file.space.name}" is not supported by any storage; support it first`, {
+        spaceId: file.space.spaceId,
+      });
+    }
+    return this.placement(file, support);
+  }
+
+  /** A storage that holds `[offset, offset + length)` of the file. */
+  protected async readablePlacement(file: ResolvedFile, offset: number, length: number): Promise<Placement> {
+    for (const support of file.space.supports) {
+      const location = await this.store.get<FileLocationDoc>(COLLECTIONS.location, locationKey(file.doc.uuid, support.storageId));
+      if (!location) continue;
+      const covered = location.value.blocks.some(([start, size]) => start <= offset && start + size >= offset + length);
+      if (covered) return this.placement(file, support);
+    }
+    throw new OpError('unavailable', `no storage holds bytes ${offset}-${offset + length - 1} of "${file.doc.name}"`, {
+      fileId: encodeFileId({ fileUuid: file.doc.uuid, spaceId: file.doc.spaceId }),
+    });
+  }
+
+  protected async placement(file: ResolvedFile, support: SpaceSupport): Promise<Placement> {
+    const record = await this.storages.get(support.storageId);
+    const helper = await this.storages.helper(support.storageId);
+    return { support, record, helper, path: await this.dataPath(file.doc, support, record) };
+  }
+
+  /**
+   * Where a file's data is on a storage. On canonical storages it follows the logical
+   * path, which a rename of any ancestor changes, so it is derived rather than stored.
+   */
+  protected async dataPath(doc: FileDoc, support: SpaceSupport, record: StorageRecord): Promise<string> {
+    if (record.storagePathType === 'flat' || doc.detached) {
+      const location = await this.store.get<FileLocationDoc>(COLLECTIONS.location, locationKey(doc.uuid, support.storageId));
+      if (location) return location.value.storageFileId;
+    }
+    return storageFileId(record, support, doc.uuid, await this.segmentsBelowSpace(doc));
+  }
+
+  protected newLocation(doc: FileDoc, placement: Placement): FileLocationDoc {
+    return {
+      fileUuid: doc.uuid,
+      spaceId: doc.spaceId,
+      storageId: placement.record.storageId,
+      providerId: this.options.providerId,
+      storageFileId: placement.path,
+      blocks: [],
+    };
+  }
+
+  /** After a write only the written storage is current; other replicas hold no valid blocks. */
+  protected async invalidateOtherReplicas(doc: FileDoc, writtenStorageId: string): Promise<void> {
+    const space = await this.store.get<SpaceDoc>(COLLECTIONS.space, doc.spaceId);
+    for (const support of space?.value.supports ?? []) {
+      if (support.storageId === writtenStorageId) continue;
+      const key = locationKey(doc.uuid, support.storageId);
+      if (!(await this.store.get(COLLECTIONS.location, key))) continue;
+      await updateDocument<FileLocationDoc>(this.store, COLLECTIONS.location, key, (location) => {
+        location.blocks = [];
+      });
+    }
+  }
+
+  protected async touchDirectory(uuid: string, now: number): Promise<void> {
+    await updateDocument<FileDoc>(this.store, COLLECTIONS.file, uuid, (value) => {
+      value.mtimeMs = now;
+      value.ctimeMs = now;
+    }).catch((error: unknown) => {
+      if (!(OpError.is(error) && error.kind === 'notFound')) throw error;
+    });
+  }
+
+  protected async touchMetadata(doc: FileDoc): Promise<void> {
+    const now = this.clock.now();
+    const updated = await updateDocument<FileDoc>(this.store, COLLECTIONS.file, doc.uuid, (value) => {
+      value.ctimeMs = now;
+    });
+    await this.recordChange(updated.value, false);
+  }
+
+  protected async recordChange(doc: FileDoc, deleted: boolean): Promise<void> {
+    await this.store.appendChange(doc.spaceId, {
+      collection: COLLECTIONS.file,
+      key: doc.uuid,
+      deleted,
+      data: {
+        name: doc.name,
+        parentUuid: doc.parentUuid,
+        type: doc.type,
+        size: doc.size,
+        mode: doc.mode,
+        ownerUserId: doc.ownerUserId,
+        atimeMs: doc.atimeMs,
+        mtimeMs: doc.mtimeMs,
+        ctimeMs: doc.ctimeMs,
+      },
+    });
+  }
+}
+
+export function canAccessSpace(who: Identity, space: SpaceDoc): boolean {
+  return who.isAdmin || space.ownerUserId === who.userId || space.members.includes(who.userId);
+}
+
+export function assertRegular(doc: FileDoc): void {
+  if (doc.type === 'DIR') throw OpError.posix('eisdir', `"${doc.name}" is a directory`);
+  if (doc.type === 'SYMLNK') throw OpError.posix('einval', `"${doc.name}" is a symbolic link; read its target instead`);
+}
+
+/** The trash and detached-data folders share the storage folder of the space root, so their names are taken there. */
+export function assertNotReserved(parent: FileDoc, name: string): void {
+  if (isReservedName(name, parent.parentUuid === null)) {
+    throw OpError.posix('eperm', `"${name}" is a name reserved for the worker's own use`, { name });
+  }
+}
+
+export function validMode(mode: number): number {
+  if (!Number.isInteger(mode) || mode < 0 || mode > 0o7777) {
+    throw OpError.badValue('mode', `mode must be an integer from 0 to 0o7777 (4095), got ${mode}`);
+  }
+  return mode;
+}
+
+export function assertXattrName(name: string): void {
+  if (name.length === 0 || name.length > 255 || name.includes('\0')) {
+    throw OpError.badValue('xattr', `extended attribute name "${name.slice(0, 40)}" is empty, too long or contains a NUL byte`);
+  }
+}

@@ -1,0 +1,124 @@
+import { Readable } from 'node:stream';
+import { OpError } from '../errors.js';
+import { updateDocument, upsertDocument } from '../metadata/cas.js';
+import { storageFileId } from './layout.js';
+import { addBlock, COLLECTIONS, locationKey, truncateBlocks, type FileDoc, type FileLocationDoc } from './model.js';
+import { onStorage } from './storage-errors.js';
+import type { FileAttributes, Identity, ReadResult, WriteRequest } from './types.js';
+import { LfsBase, type ResolvedFile, type Placement, assertRegular } from './base.js';
+
+/** Reading and writing file content, and truncation. */
+export abstract class LfsContent extends LfsBase {
+  async read(who: Identity, fileId: string, range?: { offset: number; length?: number }): Promise<ReadResult> {
+    const file = await this.resolve(who, fileId);
+    assertRegular(file.doc);
+    const fileSize = file.doc.size;
+    const offset = range?.offset ?? 0;
+    if (!Number.isSafeInteger(offset) || offset < 0) throw OpError.badValue('offset', `offset must be a non-negative integer, got ${offset}`);
+
+    // Reads never go past the logical size, so bytes of an interrupted write beyond it stay hidden.
+    const available = Math.max(0, fileSize - offset);
+    const length = Math.min(range?.length ?? available, available);
+    if (length === 0) return { stream: Readable.from([]), fileSize };
+
+    const placement = await this.readablePlacement(file, offset, length);
+    const stream = await onStorage(() => placement.helper.read(placement.path, { offset, length }));
+    return { stream, fileSize };
+  }
+
+  async write(who: Identity, fileId: string, data: Readable, request: WriteRequest): Promise<FileAttributes> {
+    const file = await this.resolve(who, fileId);
+    assertRegular(file.doc);
+    const doc = await this.writeData(file, data, request);
+    await this.recordChange(doc, false);
+    return this.attributes(doc);
+  }
+
+  /**
+   * Store content on the space's preferred storage, then record the new size, times and
+   * blocks. Metadata changes only after the storage write succeeded.
+   */
+  protected async writeData(file: ResolvedFile, data: Readable, request: WriteRequest): Promise<FileDoc> {
+    const placement = await this.writablePlacement(file);
+    const { helper, path } = placement;
+    const durable = helper.capabilities.durable_write;
+    const offset = request.offset;
+    if (offset !== undefined && (!Number.isSafeInteger(offset) || offset < 0)) {
+      throw OpError.badValue('offset', `offset must be a non-negative integer, got ${offset}`);
+    }
+
+    if (offset === undefined) {
+      const result = await onStorage(() => helper.write(path, data, { size: request.size, durable }));
+      return this.recordWrite(file.doc, placement, { replace: true, offset: 0, written: result.written });
+    }
+
+    // Bytes past the logical size may be left from an interrupted write: cut them so that a
+    // gap before `offset` reads as zeros.
+    if (offset > file.doc.size && helper.capabilities.truncate) {
+      const stat = await onStorage(() => helper.stat(path)).catch(() => undefined);
+      if (stat && stat.size > file.doc.size) await onStorage(() => helper.truncate(path, file.doc.size));
+    }
+    const result = await onStorage(() => helper.write(path, data, { offset, size: request.size, durable }));
+    return this.recordWrite(file.doc, placement, { replace: false, offset, written: result.written });
+  }
+
+  protected async recordWrite(
+    doc: FileDoc,
+    placement: Placement,
+    write: { replace: boolean; offset: number; written: number },
+  ): Promise<FileDoc> {
+    const now = this.clock.now();
+    const end = write.offset + write.written;
+
+    const updated = await updateDocument<FileDoc>(this.store, COLLECTIONS.file, doc.uuid, (value) => {
+      value.size = write.replace ? write.written : Math.max(value.size, end);
+      value.mtimeMs = now;
+      value.ctimeMs = now;
+    });
+    const size = updated.value.size;
+
+    await upsertDocument<FileLocationDoc>(
+      this.store,
+      COLLECTIONS.location,
+      locationKey(doc.uuid, placement.record.storageId),
+      () => this.newLocation(doc, placement),
+      (location) => {
+        location.storageFileId = placement.path;
+        delete location.storageMtimeMs;
+        // The storage holds [0, size) after a whole write; an offset write adds its range
+        // and the zero-filled gap before it.
+        location.blocks = write.replace ? [[0, size]] : addBlock(location.blocks, 0, end);
+        location.blocks = truncateBlocks(location.blocks, size);
+      },
+    );
+    await this.invalidateOtherReplicas(doc, placement.record.storageId);
+    return updated.value;
+  }
+
+  async truncate(who: Identity, fileId: string, size: number): Promise<FileAttributes> {
+    const file = await this.resolve(who, fileId);
+    assertRegular(file.doc);
+    if (!Number.isSafeInteger(size) || size < 0) throw OpError.badValue('size', `size must be a non-negative integer, got ${size}`);
+
+    const placement = await this.writablePlacement(file);
+    await onStorage(() => placement.helper.truncate(placement.path, size));
+    const now = this.clock.now();
+    const updated = await updateDocument<FileDoc>(this.store, COLLECTIONS.file, file.doc.uuid, (value) => {
+      value.size = size;
+      value.mtimeMs = now;
+      value.ctimeMs = now;
+    });
+    await upsertDocument<FileLocationDoc>(
+      this.store,
+      COLLECTIONS.location,
+      locationKey(file.doc.uuid, placement.record.storageId),
+      () => this.newLocation(file.doc, placement),
+      (location) => {
+        location.blocks = addBlock(truncateBlocks(location.blocks, size), 0, size);
+      },
+    );
+    await this.invalidateOtherReplicas(file.doc, placement.record.storageId);
+    await this.recordChange(updated.value, false);
+    return this.attributes(updated.value);
+  }
+}
