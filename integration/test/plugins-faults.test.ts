@@ -1,4 +1,4 @@
-import { mkdtemp, rm } from 'node:fs/promises';
+import { mkdtemp, readdir, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import test, { type ExecutionContext } from 'ava';
@@ -54,7 +54,7 @@ test.before(async () => {
 
 test.after.always(async () => {
   await worker?.stop();
-  await Promise.all([...remotes.values()].map((remote) => remote.server.server.stop()));
+  await Promise.all([...remotes.values()].map((remote) => remote.server.stop()));
   await rm(root, { recursive: true, force: true });
 });
 
@@ -129,8 +129,25 @@ for (const type of ['s3', 'sftp', 'azure'] as const) {
 
     // moto keeps objects in memory only, so after its restart the old content is gone.
     if (type !== 's3') t.deepEqual(await contentDigest(existingId), { sha256: modelDigest(existing), bytes: MiB });
+    if (type === 'sftp') {
+      const names = await readdir(sftpFaultsDir());
+      t.false(names.includes('new.bin'), 'no partial new.bin on the SFTP server');
+    }
   });
 }
+
+/** The canonical storage folder of the SFTP space's `faults` directory, on this machine's disk. */
+function sftpFaultsDir(): string {
+  const { options, space } = remoteOf('sftp');
+  return path.join(String(options['rootPath']), space.spaceId, 'faults');
+}
+
+// TODO: the SFTP helper writes a whole file to a `.opw-tmp-<uuid>` sibling and renames it
+// at the end, so a dropped connection leaves the partial temporary file on the server.
+test.serial.failing('sftp leaves no temporary file after a dropped upload', async (t) => {
+  const names = await readdir(sftpFaultsDir());
+  t.deepEqual(names.filter((name) => name.startsWith('.opw-tmp-')), []);
+});
 
 interface AddFailure {
   code: number | null;
@@ -171,7 +188,7 @@ function atClosedPort(type: RemoteType, options: StorageOptions, port: number): 
 test.serial('storage add: wrong credentials and closed port', async (t) => {
   // moto checks signatures only in its authentication mode, so S3 gets a server of its own here.
   const checkedS3 = await startS3({ authentication: true });
-  t.teardown(() => checkedS3.server.stop());
+  t.teardown(() => checkedS3.stop());
   const closedPort = await freePort();
 
   for (const type of ['s3', 'sftp', 'azure'] as const) {

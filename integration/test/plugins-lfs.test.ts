@@ -102,7 +102,7 @@ test.before(async () => {
 
 test.after.always(async () => {
   await core?.close();
-  await Promise.all(servers.map((server) => server.server.stop()));
+  await Promise.all(servers.map((server) => server.stop()));
   await rm(workDir, { recursive: true, force: true });
 });
 

@@ -48,7 +48,7 @@ test.before(async () => {
 
 test.after.always(async () => {
   await worker?.stop();
-  await Promise.all(servers.map((server) => server.server.stop()));
+  await Promise.all(servers.map((server) => server.stop()));
   await rm(root, { recursive: true, force: true });
 });
 

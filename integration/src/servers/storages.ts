@@ -1,6 +1,6 @@
 import { spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { chmod, readFile } from 'node:fs/promises';
+import { chmod, readFile, rm } from 'node:fs/promises';
 import path from 'node:path';
 import { CreateBucketCommand, S3Client } from '@aws-sdk/client-s3';
 import { BlobServiceClient, StorageSharedKeyCredential } from '@azure/storage-blob';
@@ -24,6 +24,8 @@ export interface StorageServer {
   withWrongCredentials(options: StorageOptions): Promise<StorageOptions>;
   /** Create again what a server restart lost (moto keeps buckets in memory only). */
   recreate(options: StorageOptions): Promise<void>;
+  /** Stop the server and remove its state and every storage location made on this machine. */
+  stop(): Promise<void>;
 }
 
 /** Return a fresh location name of lower-case letters, digits and dashes, valid for buckets and containers. */
@@ -75,6 +77,7 @@ export async function startS3(options: { authentication?: boolean } = {}): Promi
     async recreate(options) {
       await createBucket(String(options['bucketName']));
     },
+    stop: () => server.stop(),
   };
 }
 
@@ -122,6 +125,7 @@ export async function startSftp(): Promise<StorageServer> {
   const keysDir = path.join(server.stateDir, 'data');
   const privateKey = await readFile(path.join(keysDir, 'client_key'), 'utf8');
   const hostKeyFingerprint = (await readFile(path.join(keysDir, 'host_fingerprint'), 'utf8')).trim();
+  const roots: string[] = [];
 
   return {
     type: 'sftp',
@@ -129,6 +133,7 @@ export async function startSftp(): Promise<StorageServer> {
     async newStorage(label) {
       const rootPath = path.join(SFTP_HOME, uniqueName(label));
       makeUserDirectory(rootPath);
+      roots.push(rootPath);
       return { hostname: '127.0.0.1', port: server.port, username: SFTP_USER, privateKey, hostKeyFingerprint, rootPath, timeout: 15_000 };
     },
     async withWrongCredentials(options) {
@@ -136,6 +141,10 @@ export async function startSftp(): Promise<StorageServer> {
     },
     async recreate() {
       // The files live on this machine's disk and survive an sshd restart.
+    },
+    async stop() {
+      await server.stop();
+      await Promise.all(roots.map((root) => rm(root, { recursive: true, force: true })));
     },
   };
 }
@@ -180,5 +189,6 @@ export async function startAzure(): Promise<StorageServer> {
     async recreate(options) {
       await createContainer(String(options['containerName']));
     },
+    stop: () => server.stop(),
   };
 }
