@@ -24,3 +24,5 @@ export * from './spaces/space-service.js';
 export * from './spaces/storage-registry.js';
 export * from './import/importer.js';
 export * from './module.js';
+export * from './qos/scanner.js';
+export * from './qos/expression.js';
