@@ -136,7 +136,7 @@ for (const type of ['s3', 'sftp', 'azure'] as const) {
   });
 }
 
-/** The canonical storage folder of the SFTP space's `faults` directory, on this machine's disk. */
+/** Return the canonical storage folder of the SFTP space's `faults` directory on this machine's disk. */
 function sftpFaultsDir(): string {
   const { options, space } = remoteOf('sftp');
   return path.join(String(options['rootPath']), space.spaceId, 'faults');

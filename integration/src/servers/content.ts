@@ -11,7 +11,7 @@ export const MiB = 1024 * 1024;
 
 const CHUNK = MiB;
 
-/** Bytes `[offset, offset + length)` of the content of `seed`. */
+/** Generate bytes `[offset, offset + length)` of the content of `seed`. */
 export function generatedBytes(seed: number, offset: number, length: number): Buffer {
   const block = Math.floor(offset / 16);
   const skip = offset - block * 16;
@@ -58,7 +58,7 @@ export interface ContentModel {
   patches: Patch[];
 }
 
-/** Bytes `[offset, offset + length)` of a model. */
+/** Compute bytes `[offset, offset + length)` of a model. */
 export function modelBytes(model: ContentModel, offset: number, length: number): Buffer {
   const end = Math.min(offset + length, model.size);
   if (end <= offset) return Buffer.alloc(0);
