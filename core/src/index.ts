@@ -23,6 +23,8 @@ export * from './lfs/storage-errors.js';
 export * from './spaces/space-service.js';
 export * from './spaces/storage-registry.js';
 export * from './import/importer.js';
+export * from './shares/index.js';
 export * from './module.js';
 export * from './qos/scanner.js';
 export * from './qos/expression.js';
+export * from './jobs/runner.js';
