@@ -117,7 +117,8 @@ export class StorageRegistryImpl implements StorageRegistry {
     const helper = await manifest.create(record.config, { storageId: record.storageId, logger });
     // A plugin's `timeout` option, where it has one, is the dispatcher's limit per operation (ms).
     const timeoutMs = typeof record.config['timeout'] === 'number' ? record.config['timeout'] : undefined;
-    return createDispatchedHelper(helper, { storageId: record.storageId, type: record.type, logger, timeoutMs });
+    // The dispatcher adds the storage id and type to its own log lines, so it gets the parent logger.
+    return createDispatchedHelper(helper, { storageId: record.storageId, type: record.type, logger: this.logger, timeoutMs });
   }
 }
 

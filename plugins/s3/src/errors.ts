@@ -145,7 +145,8 @@ function describe(kind: StorageErrorKind, code: string, status: number | undefin
         ? `S3 bucket "${scope.bucket}" not found at ${scope.endpointAddress}; create it or fix bucketName`
         : `${object} not found: ${detail}`;
     case 'PermissionDenied':
-      return `S3 access to ${object} denied for access key "${scope.accessKeyId ?? '(default credentials)'}": ${detail}; check accessKey, secretKey and the bucket policy`;
+      // The access key id is a secret option, so the message only says which kind of credentials were used.
+      return `S3 access to ${object} denied for the ${scope.accessKeyId === undefined ? 'default credentials' : 'configured access key'}: ${detail}; check accessKey, secretKey and the bucket policy`;
     case 'Unavailable':
       return `S3 endpoint ${scope.endpointAddress} unavailable: ${detail}: ${native.message ?? ''}`.trimEnd();
     case 'RateLimited':
