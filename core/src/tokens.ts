@@ -13,6 +13,7 @@ export const TYPES = {
   UserService: Symbol.for('UserService'),
   TokenService: Symbol.for('TokenService'),
   StorageImporter: Symbol.for('StorageImporter'),
+  ShareService: Symbol.for('ShareService'),
   CoreOptions: Symbol.for('CoreOptions'),
 } as const;
 
