@@ -59,6 +59,8 @@ export async function createSftpHelper(config: StorageConfig, context: StorageHe
 export class SftpHelper implements StorageHelper {
   readonly capabilities = SFTP_CAPABILITIES;
   private readonly pool: SftpConnectionPool;
+  /** Temporary files of whole writes whose connection dropped; removed on a later write. */
+  private readonly leftovers = new Set<string>();
 
   constructor(
     private readonly settings: SftpSettings,
@@ -101,11 +103,28 @@ export class SftpHelper implements StorageHelper {
 
   async write(path: string, data: Readable, options: WriteOptions = {}): Promise<WriteResult> {
     const target = this.target(path, 'write');
-    return this.pool.use('write', target.remotePath, (connection) =>
-      options.offset === undefined
-        ? writeWhole(connection, target, data, options)
-        : writeAtOffset(connection, target, data, options.offset, options),
-    );
+    return this.pool.use('write', target.remotePath, async (connection) => {
+      await this.removeLeftovers(connection);
+      return options.offset === undefined
+        ? writeWhole(connection, target, data, options, (tempPath) => this.leftovers.add(tempPath))
+        : writeAtOffset(connection, target, data, options.offset, options);
+    });
+  }
+
+  /** Best effort: a temporary file that cannot be removed now stays listed for the next write. */
+  private async removeLeftovers(connection: SftpConnection): Promise<void> {
+    for (const tempPath of [...this.leftovers]) {
+      if (!connection.alive) return;
+      try {
+        await connection.unlink(tempPath);
+        this.leftovers.delete(tempPath);
+      } catch (error) {
+        if (isConnectionLost(error)) return;
+        // Already gone, or not ours to remove any more: nothing is left to retry.
+        this.leftovers.delete(tempPath);
+        this.logger.debug({ err: error, tempPath }, 'leftover temporary file not removed');
+      }
+    }
   }
 
   async truncate(path: string, size: number): Promise<void> {

@@ -42,9 +42,16 @@ export interface WriteSettings {
 /**
  * Replace a file as a whole: stream into a temporary file beside it, then rename it
  * onto the target with posix-rename@openssh.com. Readers see the old or the new file,
- * never a part; a failure removes the temporary file when the connection still works.
+ * never a part; a failure removes the temporary file when the connection still works,
+ * and otherwise hands its path to `onLeftover`.
  */
-export async function writeWhole(connection: SftpConnection, target: WriteTarget, data: Readable, settings: WriteSettings): Promise<WriteResult> {
+export async function writeWhole(
+  connection: SftpConnection,
+  target: WriteTarget,
+  data: Readable,
+  settings: WriteSettings,
+  onLeftover: (tempPath: string) => void = () => undefined,
+): Promise<WriteResult> {
   const tempPath = posix.join(posix.dirname(target.remotePath), TEMP_PREFIX + randomUUID());
   const createFlags = OPEN_FLAGS.WRITE | OPEN_FLAGS.CREATE | OPEN_FLAGS.EXCLUSIVE;
   const handle = await openCreatingParents(connection, tempPath, createFlags, target);
@@ -63,6 +70,8 @@ export async function writeWhole(connection: SftpConnection, target: WriteTarget
     return { written, size: written };
   } catch (error) {
     await discardTemp(connection, open ? handle : undefined, tempPath);
+    // A lost connection could not remove the temporary file; the caller removes it later.
+    if (!connection.alive) onLeftover(tempPath);
     throw error;
   }
 }

@@ -1,3 +1,5 @@
+import { readdir } from 'node:fs/promises';
+import path from 'node:path';
 import { randomBytes } from 'node:crypto';
 import test, { type ExecutionContext } from 'ava';
 import ssh2 from 'ssh2';
@@ -103,6 +105,8 @@ test.serial('server killed mid-upload, then back', async (t) => {
   const again = new PatternStream('after', 8 * 1024 * 1024);
   await helper.write('upload/target', again);
   t.is((await digestOf(await helper.read('upload/target'))).digest, again.digest());
+  const onServer = await readdir(path.join(root.rootPath, 'upload'));
+  t.deepEqual(onServer, ['target'], 'the next write removed the abandoned temporary file');
 });
 
 test.serial('calls while the server is down fail, then recover', async (t) => {
