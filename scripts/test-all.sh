@@ -29,7 +29,7 @@ for server in scripts/servers/*.sh; do
 done
 
 # Packages in dependency order; a package without compiled tests is passed over.
-packages=(core plugins/posix plugins/s3 plugins/sftp plugins/azure plugins/cassandra integration server examples/embed-core examples/webdav-plugin)
+packages=(core plugins/posix plugins/s3 plugins/sftp plugins/azure plugins/cassandra integration server cluster-manager examples/embed-core examples/webdav-plugin)
 passed=0
 failed=0
 for package in "${packages[@]}"; do

@@ -7,3 +7,4 @@ export { loadPlugins } from './plugins.js';
 export { createLogger } from './logger.js';
 export { toErrorResponse, ApiError } from './errors.js';
 export type { ProviderInfo } from './provider.js';
+export { joinClusterIfManaged, CLUSTER_ENVIRONMENT, type ClusterView, type ClusterWorker, type WorkerLoad, type WorkerToManagerMessage, type ManagerToWorkerMessage } from './cluster-worker.js';

@@ -4,6 +4,7 @@ import type { Core } from '@op-worker/core';
 import type { Logger } from 'pino';
 import { createApp } from './app.js';
 import { spaceCapabilitiesFrom } from './cdmi/capabilities.js';
+import { joinClusterIfManaged } from './cluster-worker.js';
 import type { WorkerConfig } from './config.js';
 import { openCore } from './core.js';
 import { ensureEmbeddedDefaults } from './embedded.js';
@@ -40,8 +41,10 @@ export async function startWorker(config: WorkerConfig, logger: Logger): Promise
     };
     const spaceCapabilities = spaceCapabilitiesFrom(core.spaces, core.storages);
     const admin = { storages: core.storages, spaces: core.spaces, importer: core.importer };
-    const app = createApp({ lfs: core.lfs, users: core.users, tokens: core.tokens, logger, provider, spaceCapabilities, admin });
-    const server = createServer(app.callback());
+    const app = createApp({ lfs: core.lfs, users: core.users, tokens: core.tokens, shares: core.shares, importer: core.importer, logger, provider, spaceCapabilities, admin });
+    // Undefined unless op-cluster-manager forked this process.
+    const clusterWorker = joinClusterIfManaged(logger);
+    const server = createServer(clusterWorker?.wrap(app.callback()) ?? app.callback());
     replyToMalformedRequests(server, logger);
     await listen(server, config.port, config.host);
 
@@ -49,7 +52,9 @@ export async function startWorker(config: WorkerConfig, logger: Logger): Promise
     const url = `http://${formatHost(address.address)}:${address.port}`;
     logger.info({ url, dataDir: config.dataDir }, 'worker listening');
 
-    return { url, adminToken: defaults?.adminToken, server, core, close: () => closeWorker(server, core, logger) };
+    const close = (): Promise<void> => closeWorker(server, core, logger);
+    await clusterWorker?.attach(server, url, close);
+    return { url, adminToken: defaults?.adminToken, server, core, close };
   } catch (error) {
     await core.close();
     throw error;

@@ -1,0 +1,189 @@
+import path from 'node:path';
+import { hostname } from 'node:os';
+import { Command, InvalidArgumentError } from 'commander';
+import { SqliteMetadataStore } from '@op-worker/core';
+import pino, { type Logger } from 'pino';
+import { ClusterManager, DEFAULT_LEASE_TTL_MS } from './manager.js';
+import { NODES_COLLECTION, type NodeRecord } from './membership.js';
+import { DEFAULT_TIMINGS } from './supervisor.js';
+import { runEnvironment } from './environment.js';
+import { runManager } from './run-manager.js';
+
+/**
+ * The `op-cluster-manager` command line. `start` runs a manager in the foreground;
+ * `status` and `rolling-restart` talk to running managers through their status
+ * endpoints, found with `--url` or in the membership records of `--data-dir`.
+ */
+
+const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'];
+
+interface StartOptions {
+  dataDir: string;
+  port: number;
+  host: string;
+  workers: number;
+  nodeId?: string;
+  statusPort: number;
+  workerConfig?: string;
+  heartbeatInterval: number;
+  heartbeatTimeout: number;
+  healthInterval: number;
+  shutdownDeadline: number;
+  leaseTtl: number;
+  logLevel: string;
+}
+
+export async function main(argv: readonly string[]): Promise<void> {
+  try {
+    await buildProgram().parseAsync(argv as string[]);
+  } catch (error) {
+    process.exitCode = 1;
+    process.stderr.write(`op-cluster-manager: ${error instanceof Error ? error.message : String(error)}\n`);
+  }
+}
+
+function buildProgram(): Command {
+  const program = new Command('op-cluster-manager')
+    .description('Run and supervise op-worker processes; coordinate managers through the metadata store')
+    .showHelpAfterError();
+
+  program
+    .command('start')
+    .description('start workers sharing one port, restart them when they fail, and join the cluster')
+    .requiredOption('--data-dir <dir>', 'data folder of the workers; its metadata.db also holds cluster membership')
+    .option('--port <n>', 'port the workers share; 0 picks a free one', parsePort, 8080)
+    .option('--host <address>', 'address of the workers and the status endpoint', '127.0.0.1')
+    .option('--workers <n>', 'number of worker processes', parsePositiveInteger, 2)
+    .option('--node-id <id>', 'node id of this manager, unique in the cluster (default <hostname>-<pid>)')
+    .option('--status-port <n>', 'port of the status endpoint; 0 picks a free one', parsePort, 0)
+    .option('--worker-config <file>', 'configuration file passed to each op-worker')
+    .option('--heartbeat-interval <ms>', 'time between worker heartbeats', parsePositiveInteger, DEFAULT_TIMINGS.heartbeatIntervalMs)
+    .option('--heartbeat-timeout <ms>', 'a worker without heartbeat this long is killed and restarted', parsePositiveInteger, DEFAULT_TIMINGS.heartbeatTimeoutMs)
+    .option('--health-interval <ms>', 'time between HTTP health checks of each worker', parsePositiveInteger, DEFAULT_TIMINGS.healthCheckIntervalMs)
+    .option('--shutdown-deadline <ms>', 'how long stopping workers may finish running requests', parsePositiveInteger, DEFAULT_TIMINGS.shutdownDeadlineMs)
+    .option('--lease-ttl <ms>', 'lifetime of the leader lease and membership records', parsePositiveInteger, DEFAULT_LEASE_TTL_MS)
+    .option('--log-level <level>', `log level: ${LOG_LEVELS.join(', ')}`, parseLogLevel, 'info')
+    .action((options: StartOptions) => startCommand(options));
+
+  program
+    .command('status')
+    .description('print the cluster status as JSON')
+    .option('--url <url>', 'status endpoint of a manager, e.g. http://127.0.0.1:9090')
+    .option('--data-dir <dir>', 'find the managers in the membership records of this data folder')
+    .action(async (options: { url?: string; dataDir?: string }) => {
+      const body = await requestManager(options, 'GET', '/status');
+      process.stdout.write(`${JSON.stringify(body, null, 2)}\n`);
+    });
+
+  program
+    .command('rolling-restart')
+    .description('replace the workers one at a time without failing requests; with --data-dir, on every live manager in turn')
+    .option('--url <url>', 'status endpoint of one manager')
+    .option('--data-dir <dir>', 'restart the workers of every live manager found in this data folder')
+    .action(rollingRestartCommand);
+
+  program
+    .command('up <file>')
+    .description('bring up a provider from a JSON environment description (see examples/single-provider.json)')
+    .option('--data-dir <dir>', 'data folder; overrides "dataDir" of the description')
+    .option('--only <managerId>', 'run only this manager of the description, e.g. on its own host')
+    .option('--no-setup', 'skip creating the users, storages, spaces and tokens of the description')
+    .option('--log-level <level>', `log level: ${LOG_LEVELS.join(', ')}`, parseLogLevel, 'info')
+    .action((file: string, options: { dataDir?: string; only?: string; setup: boolean; logLevel: string }) =>
+      runEnvironment({ file, dataDir: options.dataDir, only: options.only, setup: options.setup, logger: createLogger(options.logLevel) }),
+    );
+
+  return program;
+}
+
+async function startCommand(options: StartOptions): Promise<void> {
+  const managerId = options.nodeId ?? `${hostname()}-${process.pid}`;
+  const logger = createLogger(options.logLevel).child({ nodeId: managerId });
+  const manager = new ClusterManager({
+    managerId,
+    dataDir: path.resolve(options.dataDir),
+    host: options.host,
+    port: options.port,
+    workerCount: options.workers,
+    statusPort: options.statusPort,
+    workerArgs: options.workerConfig === undefined ? [] : ['--config', path.resolve(options.workerConfig)],
+    timings: {
+      heartbeatIntervalMs: options.heartbeatInterval,
+      heartbeatTimeoutMs: options.heartbeatTimeout,
+      healthCheckIntervalMs: options.healthInterval,
+      shutdownDeadlineMs: options.shutdownDeadline,
+    },
+    leaseTtlMs: options.leaseTtl,
+    logger,
+  });
+  await runManager(manager, logger);
+}
+
+async function rollingRestartCommand(options: { url?: string; dataDir?: string }): Promise<void> {
+  if (options.url !== undefined) {
+    process.stdout.write(`${JSON.stringify(await requestManager(options, 'POST', '/rolling-restart'), null, 2)}\n`);
+    return;
+  }
+  const managers = await liveManagers(requireDataDir(options.dataDir));
+  const results: Record<string, unknown> = {};
+  for (const manager of managers) {
+    results[manager.nodeId] = await requestJson(`${manager.statusUrl}/rolling-restart`, 'POST');
+  }
+  process.stdout.write(`${JSON.stringify(results, null, 2)}\n`);
+}
+
+/** Send a request to the manager at `--url`, or to the first live manager recorded in `--data-dir`. */
+async function requestManager(options: { url?: string; dataDir?: string }, method: string, route: string): Promise<unknown> {
+  if (options.url !== undefined) return requestJson(`${options.url.replace(/\/+$/, '')}${route}`, method);
+  const managers = await liveManagers(requireDataDir(options.dataDir));
+  const first = managers[0];
+  if (first === undefined) throw new Error(`no live manager is recorded in ${options.dataDir}; start one with "op-cluster-manager start"`);
+  return requestJson(`${first.statusUrl}${route}`, method);
+}
+
+async function liveManagers(dataDir: string): Promise<Array<NodeRecord & { statusUrl: string }>> {
+  const store = new SqliteMetadataStore({ path: path.join(path.resolve(dataDir), 'metadata.db'), logger: pino({ level: 'warn' }, pino.destination(2)) });
+  await store.open();
+  try {
+    const page = await store.scan<NodeRecord>(NODES_COLLECTION, { limit: 1000 });
+    const now = Date.now();
+    return page.documents
+      .map((document) => document.value)
+      .filter((node): node is NodeRecord & { statusUrl: string } => node.role === 'manager' && node.expiresAtMs > now && node.statusUrl !== undefined);
+  } finally {
+    await store.close();
+  }
+}
+
+async function requestJson(url: string, method: string): Promise<unknown> {
+  const response = await fetch(url, { method });
+  const body = (await response.json()) as unknown;
+  if (!response.ok) throw new Error(`${method} ${url} failed with status ${response.status}: ${JSON.stringify(body)}`);
+  return body;
+}
+
+function requireDataDir(dataDir: string | undefined): string {
+  if (dataDir === undefined) throw new InvalidArgumentError('give --url of a manager or --data-dir of the cluster');
+  return dataDir;
+}
+
+/** A pino logger writing JSON lines to stderr, so stdout carries only the command's output. */
+export function createLogger(level: string): Logger {
+  return pino({ level, base: { pid: process.pid } }, pino.destination(2));
+}
+
+function parsePort(value: string): number {
+  const port = Number(value);
+  if (!/^\d+$/.test(value) || port > 65535) throw new InvalidArgumentError('expected a port number from 0 to 65535');
+  return port;
+}
+
+function parsePositiveInteger(value: string): number {
+  if (!/^[1-9]\d*$/.test(value)) throw new InvalidArgumentError('expected a positive integer');
+  return Number(value);
+}
+
+function parseLogLevel(value: string): string {
+  if (!LOG_LEVELS.includes(value)) throw new InvalidArgumentError(`expected one of ${LOG_LEVELS.join(', ')}`);
+  return value;
+}
