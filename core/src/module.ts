@@ -13,6 +13,11 @@ import { SpaceServiceImpl } from './spaces/space-service.js';
 import { StorageRegistryImpl } from './spaces/storage-registry.js';
 import type { StoragePluginManifest } from './storage/helper.js';
 import { systemClock, TYPES, type Clock } from './tokens.js';
+import { EventBus } from './events/bus.js';
+import { JobRunner, type JobRunnerOptions } from './jobs/runner.js';
+import { QosService } from './qos/service.js';
+import { ReplicaEngine } from './transfers/replicas.js';
+import { TransferService } from './transfers/service.js';
 
 /**
  * Binds the core services. The composition root binds, before loading it:
@@ -38,6 +43,10 @@ export interface CoreBootstrapOptions {
   clock?: Clock;
   /** Defaults to `local-provider`. */
   providerId?: string;
+  /** Lease time, poll interval and concurrency of background jobs (transfers, QoS). */
+  jobs?: Partial<JobRunnerOptions>;
+  /** Bytes copied per step of a replication, recorded as one block when it lands. Default 8 MiB. */
+  replicationChunkSize?: number;
 }
 
 /** The core services of one worker or embedding program. */
@@ -51,8 +60,14 @@ export interface Core {
   shares: ShareService;
   users: UserService;
   tokens: TokenService;
+  /** The one dispatch point of data events (file changes, QoS, storages). */
+  events: EventBus;
+  /** Background jobs; `jobs.start()` makes this process run them. */
+  jobs: JobRunner;
+  transfers: TransferService;
+  qos: QosService;
   logger: Logger;
-  /** Close storage helpers, then the metadata store. */
+  /** Stop running jobs, close storage helpers, then the metadata store. */
   close(): Promise<void>;
 }
 
@@ -73,6 +88,9 @@ export function bootstrapCore(options: CoreBootstrapOptions): Core {
   container.load(coreModule);
 
   const storages = container.get<StorageRegistry>(TYPES.StorageRegistry);
+  const lfs = container.get<LogicalFileSystemImpl>(TYPES.LogicalFileSystem);
+  const clock = options.clock ?? systemClock;
+  const dataManagement = createDataManagement(options, lfs, storages, clock, logger, coreOptions.providerId);
   return {
     container,
     store: options.store,
@@ -83,10 +101,31 @@ export function bootstrapCore(options: CoreBootstrapOptions): Core {
     shares: container.get<ShareService>(TYPES.ShareService),
     users: container.get<UserService>(TYPES.UserService),
     tokens: container.get<TokenService>(TYPES.TokenService),
+    ...dataManagement,
     logger,
     async close() {
+      await dataManagement.jobs.stop();
       await storages.close();
       await options.store.close();
     },
   };
+}
+
+/** Wire the event bus, job runner, transfers and QoS around the file system. */
+function createDataManagement(
+  options: CoreBootstrapOptions,
+  lfs: LogicalFileSystemImpl,
+  storages: StorageRegistry,
+  clock: Clock,
+  logger: Logger,
+  providerId: string,
+): Pick<Core, 'events' | 'jobs' | 'transfers' | 'qos'> {
+  const events = new EventBus(logger);
+  lfs.events = events;
+  const jobs = new JobRunner(options.store, clock, logger, options.jobs);
+  const replicas = new ReplicaEngine(options.store, lfs, logger, { providerId, chunkSize: options.replicationChunkSize ?? 8 * 1024 * 1024 });
+  const transfers = new TransferService(options.store, lfs, jobs, replicas, clock, logger, providerId);
+  const qos = new QosService(options.store, lfs, storages, jobs, replicas, events, clock, logger, providerId);
+  transfers.setProtection((doc, storageId) => qos.isProtected(doc, storageId));
+  return { events, jobs, transfers, qos };
 }

@@ -6,6 +6,8 @@ import type { MetadataStore } from '../metadata/store.js';
 import type { StorageRecord, StorageRegistry } from '../spaces/api.js';
 import type { StorageHelper } from '../storage/helper.js';
 import { type Clock } from '../tokens.js';
+import type { EventBus } from '../events/bus.js';
+import { subtractRange } from '../transfers/blocks.js';
 import { toAttributes, toLinkAttributes } from './attributes.js';
 import { storageFileId } from './layout.js';
 import {
@@ -56,6 +58,9 @@ export const SPACE_ID_PATTERN = /^[0-9a-f]{32}$/;
  * recording changes. Each layer below adds one group of operations.
  */
 export abstract class LfsBase {
+  /** Where `recordChange` sends `file.changed`; set by the composition root. */
+  events: EventBus | undefined;
+
   constructor(
     protected readonly store: MetadataStore,
     protected readonly storages: StorageRegistry,
@@ -220,15 +225,18 @@ export abstract class LfsBase {
     };
   }
 
-  /** After a write only the written storage is current; other replicas hold no valid blocks. */
-  protected async invalidateOtherReplicas(doc: FileDoc, writtenStorageId: string): Promise<void> {
+  /**
+   * After a write, other replicas lose the blocks that overlap the written range
+   * (`length` may be Infinity for a truncation), or all blocks when no range is given.
+   */
+  protected async invalidateOtherReplicas(doc: FileDoc, writtenStorageId: string, written?: { offset: number; length: number }): Promise<void> {
     const space = await this.store.get<SpaceDoc>(COLLECTIONS.space, doc.spaceId);
     for (const support of space?.value.supports ?? []) {
       if (support.storageId === writtenStorageId) continue;
       const key = locationKey(doc.uuid, support.storageId);
       if (!(await this.store.get(COLLECTIONS.location, key))) continue;
       await updateDocument<FileLocationDoc>(this.store, COLLECTIONS.location, key, (location) => {
-        location.blocks = [];
+        location.blocks = written ? subtractRange(location.blocks, written.offset, written.length) : [];
       });
     }
   }
@@ -250,7 +258,35 @@ export abstract class LfsBase {
     await this.recordChange(updated.value, false);
   }
 
+  /** Append a file change to the space's feed and dispatch `file.changed`; every change of a file passes here. */
   protected async recordChange(doc: FileDoc, deleted: boolean): Promise<void> {
+    await this.appendFileChange(doc, deleted);
+    await this.events?.emit('file.changed', {
+      spaceId: doc.spaceId,
+      fileUuid: doc.uuid,
+      parentUuid: doc.parentUuid,
+      type: doc.type,
+      size: doc.size,
+      deleted,
+    });
+  }
+
+  /**
+   * Where a file's data is, or goes, on one storage of its space. For data-management
+   * services, which act for the provider: no user access check is made.
+   */
+  async replicaPlacement(fileUuid: string, storageId: string): Promise<{ doc: FileDoc; space: SpaceDoc; placement: Placement }> {
+    const doc = await this.fileDoc(fileUuid);
+    const space = await this.store.get<SpaceDoc>(COLLECTIONS.space, doc.spaceId);
+    if (!space) throw OpError.notFound(`space "${doc.spaceId}"`, { spaceId: doc.spaceId });
+    const support = space.value.supports.find((candidate) => candidate.storageId === storageId);
+    if (!support) {
+      throw OpError.badValue('storageId', `storage "${storageId}" does not support space "${space.value.name}"`, { storageId, spaceId: doc.spaceId });
+    }
+    return { doc, space: space.value, placement: await this.placement({ doc, space: space.value }, support) };
+  }
+
+  private async appendFileChange(doc: FileDoc, deleted: boolean): Promise<void> {
     await this.store.appendChange(doc.spaceId, {
       collection: COLLECTIONS.file,
       key: doc.uuid,

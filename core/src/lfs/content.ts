@@ -91,7 +91,7 @@ export abstract class LfsContent extends LfsBase {
         location.blocks = truncateBlocks(location.blocks, size);
       },
     );
-    await this.invalidateOtherReplicas(doc, placement.record.storageId);
+    await this.invalidateOtherReplicas(doc, placement.record.storageId, write.replace ? undefined : { offset: write.offset, length: write.written });
     return updated.value;
   }
 
@@ -117,7 +117,7 @@ export abstract class LfsContent extends LfsBase {
         location.blocks = addBlock(truncateBlocks(location.blocks, size), 0, size);
       },
     );
-    await this.invalidateOtherReplicas(file.doc, placement.record.storageId);
+    await this.invalidateOtherReplicas(file.doc, placement.record.storageId, { offset: size, length: Infinity });
     await this.recordChange(updated.value, false);
     return this.attributes(updated.value);
   }
