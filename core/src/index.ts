@@ -14,6 +14,7 @@ export * from './lfs/recursive.js';
 export * from './lfs/copy.js';
 export * from './spaces/api.js';
 export * from './auth/index.js';
+export * from './authz/index.js';
 export * from './storage/dispatcher.js';
 export type { BackoffOptions } from './storage/retry.js';
 export * from './metadata/cas.js';

@@ -18,7 +18,6 @@ const CONTENT = 'File content!';
 const ROOT_CAP_ID = '0000000000208CA83030303030303030303030303030303030303030303030303030303030303031';
 const CONTAINER_CAP_ID = '0000000000208DE83030303030303030303030303030303030303030303030303030303030303032';
 const DATAOBJECT_CAP_ID = '0000000000204D293030303030303030303030303030303030303030303030303030303030303033';
-const ACL_REASON = 'ACL enforcement comes with the identity and ACL issue';
 
 test.before(async (t) => {
   t.context = await startTestWorker();
@@ -879,7 +878,7 @@ async function otherUser(t: T, name: string): Promise<string> {
   return (await tokens.create(user.id, { ttlSeconds: 3600 })).token;
 }
 
-test.failing(`cdmi 86: directory ACL denies child create (${ACL_REASON})`, async (t) => {
+test('cdmi 86: directory ACL denies child create', async (t) => {
   const token = await otherUser(t, 'user86');
   await mkdir(t, 'b86');
   await cdmi(t, 'b86/?metadata:cdmi_acl', { method: 'PUT', headers: CC, body: aclBody('EVERYONE@', 'WRITE_METADATA') });
@@ -888,7 +887,7 @@ test.failing(`cdmi 86: directory ACL denies child create (${ACL_REASON})`, async
   t.is(response.json.error.details.errno, 'eacces');
 });
 
-test.failing(`cdmi 87: write-only file ACL denies reads (${ACL_REASON})`, async (t) => {
+test('cdmi 87: write-only file ACL denies reads', async (t) => {
   const token = await otherUser(t, 'user87');
   await rawFile(t, 'b87');
   await cdmi(t, 'b87?metadata:cdmi_acl', { method: 'PUT', headers: CO, body: aclBody('EVERYONE@', 'WRITE_OBJECT') });
@@ -896,7 +895,7 @@ test.failing(`cdmi 87: write-only file ACL denies reads (${ACL_REASON})`, async 
   t.is((await cdmi(t, 'b87', { token })).status, 403);
 });
 
-test.failing(`cdmi 88: read-only file ACL denies writes (${ACL_REASON})`, async (t) => {
+test('cdmi 88: read-only file ACL denies writes', async (t) => {
   const token = await otherUser(t, 'user88');
   await rawFile(t, 'b88');
   await cdmi(t, 'b88?metadata:cdmi_acl', { method: 'PUT', headers: CO, body: aclBody('EVERYONE@', 'READ_OBJECT, WRITE_ACL') });
@@ -905,21 +904,21 @@ test.failing(`cdmi 88: read-only file ACL denies writes (${ACL_REASON})`, async 
   t.is(await readRaw(t, 'b88'), CONTENT);
 });
 
-test.failing(`cdmi 89: read-only file ACL denies delete (${ACL_REASON})`, async (t) => {
+test('cdmi 89: read-only file ACL denies delete', async (t) => {
   const token = await otherUser(t, 'user89');
   await rawFile(t, 'b89');
   await cdmi(t, 'b89?metadata:cdmi_acl', { method: 'PUT', headers: CO, body: aclBody('EVERYONE@', 'READ_OBJECT') });
   t.is((await cdmi(t, 'b89', { method: 'DELETE', token })).status, 403);
 });
 
-test.failing(`cdmi 90: write-only directory ACL denies listing (${ACL_REASON})`, async (t) => {
+test('cdmi 90: write-only directory ACL denies listing', async (t) => {
   const token = await otherUser(t, 'user90');
   await mkdir(t, 'b90');
   await cdmi(t, 'b90/?metadata:cdmi_acl', { method: 'PUT', headers: CC, body: aclBody('EVERYONE@', 'ADD_OBJECT') });
   t.is((await cdmi(t, 'b90/', { headers: V, token })).status, 403);
 });
 
-test.failing(`cdmi 91: denied open is 403 (${ACL_REASON})`, async (t) => {
+test('cdmi 91: denied open is 403', async (t) => {
   const token = await otherUser(t, 'user91');
   await rawFile(t, 'b91');
   await cdmi(t, 'b91?metadata:cdmi_acl', { method: 'PUT', headers: CO, body: aclBody('EVERYONE@', 'READ_METADATA') });

@@ -1,23 +1,26 @@
 import { createHmac, randomBytes, timingSafeEqual } from 'node:crypto';
+import { performance } from 'node:perf_hooks';
 import { inject, injectable } from 'inversify';
 import { OpError } from '../errors.js';
 import type { MetadataStore } from '../metadata/store.js';
 import { TYPES, type Clock } from '../tokens.js';
+import { caveatsFromPayload, timeCaveatLimit, validateCaveats, type TokenCaveat } from './caveats.js';
+import { LEGACY_KEY_ID, SigningKeyRing, type SigningKeyInfo } from './signing-keys.js';
 
 /**
  * Access tokens issued and verified by this provider.
  *
  * Format, version 1: `opw1.<payload>.<signature>`, where `payload` is base64url of the
- * JSON object `{"tid","uid","iat","ttl"}` (token id, user id, issued-at in UNIX seconds,
- * lifetime in seconds) and `signature` is base64url of HMAC-SHA256 over the text
- * `opw1.<payload>` with the provider's signing key. A token is valid while
- * `now < iat + ttl` and no revocation record exists for its id.
+ * JSON object `{"tid","uid","iat","ttl","kid","cav"}` (token id, user id, issued-at in
+ * UNIX seconds, lifetime in seconds, signing key id, caveats) and `signature` is
+ * base64url of HMAC-SHA256 over the text `opw1.<payload>` with the signing key `kid`.
+ * Tokens without `kid` or `cav` (issued before those existed) use key `0` and have no
+ * caveats. A token is valid while `now < iat + ttl`, before any `time` caveat, while its
+ * key is not retired, and while no revocation record exists for its id.
  */
 
+export { SECRET_COLLECTION, SIGNING_KEY_NAME } from './signing-keys.js';
 export const TOKEN_PREFIX = 'opw1';
-/** Collection of provider-wide secrets; the signing key lives under `SIGNING_KEY_NAME`. */
-export const SECRET_COLLECTION = 'provider_secret';
-export const SIGNING_KEY_NAME = 'token-signing-key';
 /** Collection of revocation records, keyed by token id. */
 export const REVOCATION_COLLECTION = 'token_revocation';
 
@@ -26,18 +29,28 @@ export const DEFAULT_TOKEN_TTL_SECONDS = 30 * 24 * 3600;
 /** Maximum token lifetime: 10 years. */
 export const MAX_TOKEN_TTL_SECONDS = 10 * 365 * 24 * 3600;
 
-const SIGNING_KEY_BYTES = 32;
+/**
+ * How long, in milliseconds, a successful verification is reused without reading the
+ * revocation record again. A token revoked on another worker is refused everywhere
+ * within this time; on the revoking worker at once.
+ */
+export const VERIFICATION_CACHE_MS = 1000;
+/** Verified tokens remembered at most; the oldest is dropped first. */
+const VERIFICATION_CACHE_ENTRIES = 10_000;
+
 const SIGNATURE_BYTES = 32;
 /** Longer input is rejected before any decoding, so junk headers cost nothing. */
-const MAX_TOKEN_LENGTH = 1024;
+const MAX_TOKEN_LENGTH = 4096;
 
 export interface TokenClaims {
   tokenId: string;
   userId: string;
   /** UNIX seconds. */
   issuedAt: number;
-  /** UNIX seconds; the token is invalid from this second on. */
+  /** UNIX seconds; the token is invalid from this second on (the earlier of its lifetime and any `time` caveat). */
   expiresAt: number;
+  /** Every caveat of the token; the caller enforces those that concern the request and the files. */
+  caveats: TokenCaveat[];
 }
 
 export interface IssuedToken extends TokenClaims {
@@ -48,12 +61,8 @@ export interface IssuedToken extends TokenClaims {
 export interface CreateTokenOptions {
   /** Lifetime in seconds, 1 to `MAX_TOKEN_TTL_SECONDS`; default `DEFAULT_TOKEN_TTL_SECONDS`. */
   ttlSeconds?: number;
-}
-
-interface SigningKeyDocument {
-  /** base64 of 32 random bytes. */
-  key: string;
-  created: number;
+  /** Caveats that limit the token; validated, `badValue` with key `caveats` when one is invalid. */
+  caveats?: readonly TokenCaveat[];
 }
 
 interface RevocationRecord {
@@ -65,17 +74,28 @@ interface TokenPayload {
   uid: string;
   iat: number;
   ttl: number;
+  kid?: string;
+  cav?: TokenCaveat[];
 }
 
-/** Issues, verifies and revokes access tokens signed with a key kept in the metadata store. */
+interface CachedVerification {
+  claims: TokenClaims;
+  /** `performance.now()` of the check. */
+  checkedAt: number;
+}
+
+/** Issues, verifies and revokes access tokens signed with keys kept in the metadata store. */
 @injectable()
 export class TokenService {
-  private signingKey: Promise<Buffer> | undefined;
+  private readonly keys: SigningKeyRing;
+  private readonly verified = new Map<string, CachedVerification>();
 
   constructor(
     @inject(TYPES.MetadataStore) private readonly store: MetadataStore,
     @inject(TYPES.Clock) private readonly clock: Clock,
-  ) {}
+  ) {
+    this.keys = new SigningKeyRing(store, clock);
+  }
 
   /** Issue a token for `userId`. The caller checks that the user exists. */
   async create(userId: string, options: CreateTokenOptions = {}): Promise<IssuedToken> {
@@ -83,80 +103,102 @@ export class TokenService {
     if (!Number.isSafeInteger(ttl) || ttl < 1 || ttl > MAX_TOKEN_TTL_SECONDS) {
       throw OpError.badValue('ttl', `token lifetime must be an integer from 1 to ${MAX_TOKEN_TTL_SECONDS} seconds, got ${ttl}`);
     }
+    const caveats = validateCaveats(options.caveats ?? []);
 
+    const signingKey = await this.keys.current();
     const payload: TokenPayload = {
       tid: randomBytes(16).toString('hex'),
       uid: userId,
       iat: Math.floor(this.clock.now() / 1000),
       ttl,
+      kid: signingKey.keyId,
+      ...(caveats.length > 0 ? { cav: caveats } : {}),
     };
     const body = `${TOKEN_PREFIX}.${Buffer.from(JSON.stringify(payload)).toString('base64url')}`;
-    const signature = await this.sign(body);
+    const signature = createHmac('sha256', signingKey.key).update(body).digest();
 
     return { token: `${body}.${signature.toString('base64url')}`, ...claimsOf(payload) };
   }
 
   /**
-   * Check a token's format, signature, expiry and revocation. Throws `unauthorized`
-   * with `details.authError` (`badToken`, `tokenExpired` or `tokenRevoked`).
+   * Check a token's format, signature, expiry, caveat syntax and revocation. Throws
+   * `unauthorized` with `details.authError` (`badToken`, `tokenExpired` or
+   * `tokenRevoked`). A success is reused for up to `VERIFICATION_CACHE_MS`.
    */
   async verify(token: string): Promise<TokenClaims> {
-    const { body, payloadText, signature } = splitToken(token);
-
-    const expected = await this.sign(body);
-    if (signature.length !== SIGNATURE_BYTES || !timingSafeEqual(signature, expected)) {
-      throw unauthorized('badToken', 'access token signature is invalid');
+    const cached = this.verified.get(token);
+    if (cached !== undefined && performance.now() - cached.checkedAt < VERIFICATION_CACHE_MS) {
+      this.assertNotExpired(cached.claims);
+      return cached.claims;
     }
 
-    const claims = claimsOf(parsePayload(payloadText));
-    if (this.clock.now() >= claims.expiresAt * 1000) {
-      throw unauthorized('tokenExpired', `access token expired at ${new Date(claims.expiresAt * 1000).toISOString()}`);
-    }
-
-    const revocation = await this.store.get<RevocationRecord>(REVOCATION_COLLECTION, claims.tokenId);
-    if (revocation !== undefined) throw unauthorized('tokenRevoked', 'access token has been revoked');
-
+    const claims = await this.verifyUncached(token);
+    this.remember(token, claims);
     return claims;
   }
 
-  /** Revoke a token by id; later `verify` calls fail. Revoking twice is not an error. */
+  /** Revoke a token by id; later `verify` calls fail (on other workers within `VERIFICATION_CACHE_MS`). Revoking twice is not an error. */
   async revoke(tokenId: string): Promise<void> {
     if (!/^[0-9a-f]{32}$/.test(tokenId)) {
       throw OpError.badValue('tokenId', `token id "${tokenId}" is invalid: expected 32 hex characters`);
     }
     await this.store.put<RevocationRecord>(REVOCATION_COLLECTION, tokenId, { revokedAt: this.clock.now() });
-  }
-
-  private async sign(body: string): Promise<Buffer> {
-    const key = await this.loadSigningKey();
-    return createHmac('sha256', key).update(body).digest();
-  }
-
-  /** Read the signing key, creating it on first use; racing workers agree on one key. */
-  private loadSigningKey(): Promise<Buffer> {
-    this.signingKey ??= this.readOrCreateSigningKey().catch((error: unknown) => {
-      this.signingKey = undefined;
-      throw error;
-    });
-    return this.signingKey;
-  }
-
-  private async readOrCreateSigningKey(): Promise<Buffer> {
-    const existing = await this.store.get<SigningKeyDocument>(SECRET_COLLECTION, SIGNING_KEY_NAME);
-    if (existing !== undefined) return Buffer.from(existing.value.key, 'base64');
-
-    const fresh: SigningKeyDocument = { key: randomBytes(SIGNING_KEY_BYTES).toString('base64'), created: this.clock.now() };
-    try {
-      await this.store.create(SECRET_COLLECTION, SIGNING_KEY_NAME, fresh);
-      return Buffer.from(fresh.key, 'base64');
-    } catch (error) {
-      if (!(OpError.is(error) && error.kind === 'alreadyExists')) throw error;
-      const winner = await this.store.get<SigningKeyDocument>(SECRET_COLLECTION, SIGNING_KEY_NAME);
-      if (winner === undefined) throw error;
-      return Buffer.from(winner.value.key, 'base64');
+    for (const [token, entry] of this.verified) {
+      if (entry.claims.tokenId === tokenId) this.verified.delete(token);
     }
   }
+
+  /** Add a signing key that signs new tokens from now on; tokens signed with older keys stay valid. */
+  async rotateSigningKey(): Promise<SigningKeyInfo> {
+    return this.keys.rotate();
+  }
+
+  /** Retire a signing key: every token it signed is refused (on other workers within about a second). */
+  async retireSigningKey(keyId: string): Promise<void> {
+    await this.keys.retire(keyId);
+    this.verified.clear();
+  }
+
+  async listSigningKeys(): Promise<SigningKeyInfo[]> {
+    return this.keys.list();
+  }
+
+  private async verifyUncached(token: string): Promise<TokenClaims> {
+    const { body, payloadText, signature } = splitToken(token);
+
+    // The key id is read before the signature is checked, and only to pick the key.
+    const keyId = keyIdOf(payloadText);
+    const key = keyId === undefined ? undefined : await this.keys.find(keyId);
+    const expected = createHmac('sha256', key ?? UNKNOWN_KEY).update(body).digest();
+    if (key === undefined || signature.length !== SIGNATURE_BYTES || !timingSafeEqual(signature, expected)) {
+      throw unauthorized('badToken', 'access token signature is invalid');
+    }
+
+    const claims = claimsOf(parsePayload(payloadText));
+    this.assertNotExpired(claims);
+
+    const revocation = await this.store.get<RevocationRecord>(REVOCATION_COLLECTION, claims.tokenId);
+    if (revocation !== undefined) throw unauthorized('tokenRevoked', 'access token has been revoked');
+    return claims;
+  }
+
+  private assertNotExpired(claims: TokenClaims): void {
+    if (this.clock.now() >= claims.expiresAt * 1000) {
+      throw unauthorized('tokenExpired', `access token expired at ${new Date(claims.expiresAt * 1000).toISOString()}`);
+    }
+  }
+
+  private remember(token: string, claims: TokenClaims): void {
+    if (this.verified.size >= VERIFICATION_CACHE_ENTRIES) {
+      const oldest = this.verified.keys().next();
+      if (!oldest.done) this.verified.delete(oldest.value);
+    }
+    this.verified.set(token, { claims, checkedAt: performance.now() });
+  }
 }
+
+/** Key used when the token names no known key, so that a rejection costs as much as a check. */
+const UNKNOWN_KEY = randomBytes(32);
 
 function splitToken(token: string): { body: string; payloadText: string; signature: Buffer } {
   if (token.length === 0 || token.length > MAX_TOKEN_LENGTH) {
@@ -176,6 +218,19 @@ function splitToken(token: string): { body: string; payloadText: string; signatu
   };
 }
 
+/** The signing key id named by a payload not yet verified; undefined when the payload is unreadable. */
+function keyIdOf(payloadText: string): string | undefined {
+  try {
+    const value: unknown = JSON.parse(Buffer.from(payloadText, 'base64url').toString('utf8'));
+    if (typeof value !== 'object' || value === null) return undefined;
+    const kid = (value as { kid?: unknown }).kid;
+    if (kid === undefined) return LEGACY_KEY_ID;
+    return typeof kid === 'string' ? kid : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
 /** Parse a payload whose signature is already verified; a bad shape still means a bad token. */
 function parsePayload(payloadText: string): TokenPayload {
   let value: unknown;
@@ -193,11 +248,21 @@ function parsePayload(payloadText: string): TokenPayload {
   ) {
     throw unauthorized('badToken', 'access token payload is malformed');
   }
+  caveatsFromPayload(payload.cav);
   return payload as TokenPayload;
 }
 
 function claimsOf(payload: TokenPayload): TokenClaims {
-  return { tokenId: payload.tid, userId: payload.uid, issuedAt: payload.iat, expiresAt: payload.iat + payload.ttl };
+  const caveats = payload.cav ?? [];
+  const lifetimeEnd = payload.iat + payload.ttl;
+  const caveatEnd = timeCaveatLimit(caveats);
+  return {
+    tokenId: payload.tid,
+    userId: payload.uid,
+    issuedAt: payload.iat,
+    expiresAt: caveatEnd === undefined ? lifetimeEnd : Math.min(lifetimeEnd, caveatEnd),
+    caveats,
+  };
 }
 
 function unauthorized(authError: string, message: string): OpError {

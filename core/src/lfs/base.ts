@@ -5,9 +5,13 @@ import { updateDocument } from '../metadata/cas.js';
 import type { MetadataStore } from '../metadata/store.js';
 import type { StorageRecord, StorageRegistry } from '../spaces/api.js';
 import type { StorageHelper } from '../storage/helper.js';
+import type { ShareDoc } from '../shares/model.js';
+import { scopeAttributes, type ShareScope } from '../shares/scope.js';
 import { type Clock } from '../tokens.js';
 import type { EventBus } from '../events/bus.js';
 import { subtractRange } from '../transfers/blocks.js';
+import { Authorizer } from '../authz/authorizer.js';
+import { isWriteAccess, type FileAccess } from '../authz/access.js';
 import { toAttributes, toLinkAttributes } from './attributes.js';
 import { storageFileId } from './layout.js';
 import {
@@ -35,6 +39,8 @@ export interface ResolvedFile {
   space: SpaceDoc;
   /** Set when the id named a hard link: the document that holds the link's name and parent. */
   link?: FileDoc;
+  /** Set when the id was share-scoped: the file was reached through this share, read-only. */
+  share?: ShareScope;
 }
 
 /** The document that holds a resolved file's name and parent: the link, or else the inode. */
@@ -60,6 +66,7 @@ export const SPACE_ID_PATTERN = /^[0-9a-f]{32}$/;
 export abstract class LfsBase {
   /** Where `recordChange` sends `file.changed`; set by the composition root. */
   events: EventBus | undefined;
+  private authorizer: Authorizer | undefined;
 
   constructor(
     protected readonly store: MetadataStore,
@@ -81,10 +88,16 @@ export abstract class LfsBase {
     return this.resolveGuid(who, guid);
   }
 
+  /**
+   * Resolve a file that the operation will change. Share-scoped ids grant read access
+   * only, so they are rejected with posix eacces.
+   */
+  protected async resolveForChange(who: Identity, fileId: string): Promise<ResolvedFile> {
+    return assertChangeable(await this.resolve(who, fileId));
+  }
+
   protected async resolveGuid(who: Identity, guid: FileGuid): Promise<ResolvedFile> {
-    if (guid.shareId !== undefined) {
-      throw new OpError('notImplemented', 'access through share file ids is not available yet');
-    }
+    if (guid.shareId !== undefined) return this.resolveShared(guid, guid.shareId);
     const space = await this.accessibleSpace(who, guid.spaceId);
     const document = await this.store.get<FileDoc>(COLLECTIONS.file, guid.fileUuid);
     if (!document || document.value.spaceId !== guid.spaceId || document.value.detached) {
@@ -95,6 +108,40 @@ export abstract class LfsBase {
     return { doc: await this.fileDoc(inodeUuid), space, link: document.value };
   }
 
+  /**
+   * Resolve a share-scoped id. Anyone, a guest included, may reach the share root and
+   * everything below it; space membership is not needed. A file outside the share, a
+   * removed share or an id whose space differs from the share's is `notFound`, so the
+   * response does not reveal whether the file exists.
+   */
+  private async resolveShared(guid: FileGuid, shareId: string): Promise<ResolvedFile> {
+    const fileId = encodeFileId(guid);
+    const share = (await this.store.get<ShareDoc>(COLLECTIONS.share, shareId))?.value;
+    if (!share || share.spaceId !== guid.spaceId) throw OpError.notFound(`share "${shareId}"`, { shareId });
+    const space = await this.store.get<SpaceDoc>(COLLECTIONS.space, share.spaceId);
+    const document = await this.store.get<FileDoc>(COLLECTIONS.file, guid.fileUuid);
+    if (!space || !document || document.value.spaceId !== guid.spaceId || document.value.detached) {
+      throw OpError.notFound('file', { fileId });
+    }
+
+    // The file must be the share root or below it. Permission bits are the authorizer's part.
+    let current: FileDoc | undefined = document.value;
+    while (current && current.uuid !== share.rootFileUuid) {
+      current = current.parentUuid === null ? undefined : (await this.store.get<FileDoc>(COLLECTIONS.file, current.parentUuid))?.value;
+    }
+    if (!current) throw OpError.notFound('file in this share', { fileId, shareId });
+
+    const scope: ShareScope = { shareId, rootFileUuid: share.rootFileUuid };
+    const inodeUuid = document.value.inodeUuid;
+    if (inodeUuid === undefined) return { doc: document.value, space: space.value, share: scope };
+    return { doc: await this.fileDoc(inodeUuid), space: space.value, link: document.value, share: scope };
+  }
+
+  /** Attributes as seen through a share when `share` is set (see `scopeAttributes`); unchanged otherwise. */
+  protected scopeTo(share: ShareScope | undefined, entry: FileDoc, attributes: FileAttributes): FileAttributes {
+    return share ? scopeAttributes(attributes, share, entry.uuid, entry.parentUuid) : attributes;
+  }
+
   /** A base for relative paths: a file id, or a space id meaning the space root. */
   protected async resolveBase(who: Identity, baseId: string): Promise<ResolvedFile> {
     if (SPACE_ID_PATTERN.test(baseId)) {
@@ -103,10 +150,28 @@ export abstract class LfsBase {
     return this.resolve(who, baseId);
   }
 
+  /** Permission checks (token caveats, membership, privileges, ACL or mode bits); one per file system. */
+  protected get authz(): Authorizer {
+    this.authorizer ??= new Authorizer(this.store, this.clock);
+    return this.authorizer;
+  }
+
+  /** Throw posix `eacces` (or `forbidden`) unless `who` has every listed access to the file. */
+  protected async authorize(who: Identity, file: ResolvedFile, ...accesses: FileAccess[]): Promise<void> {
+    for (const access of accesses) await this.authz.check(who, file, access);
+  }
+
+  /** Resolve a file id and check access to it; any write access also rejects share-scoped ids. */
+  protected async resolveFor(who: Identity, fileId: string, ...accesses: FileAccess[]): Promise<ResolvedFile> {
+    const file = accesses.some(isWriteAccess) ? await this.resolveForChange(who, fileId) : await this.resolve(who, fileId);
+    await this.authorize(who, file, ...accesses);
+    return file;
+  }
+
   protected async accessibleSpace(who: Identity, spaceId: string): Promise<SpaceDoc> {
     const document = await this.store.get<SpaceDoc>(COLLECTIONS.space, spaceId);
     if (!document) throw OpError.notFound(`space "${spaceId}"`, { spaceId });
-    if (!canAccessSpace(who, document.value)) {
+    if (!(await this.authz.isMember(who, document.value))) {
       throw new OpError('forbidden', `user "${who.userId}" is not a member of space "${document.value.name}"`, { spaceId });
     }
     return document.value;
@@ -118,10 +183,12 @@ export abstract class LfsBase {
     return document.value;
   }
 
-  protected async walk(space: SpaceDoc, start: FileDoc, segments: readonly string[]): Promise<FileDoc> {
+  /** Follow names down from `start`; with `who`, each directory passed needs traverse access. */
+  protected async walk(space: SpaceDoc, start: FileDoc, segments: readonly string[], who?: Identity, share?: ShareScope): Promise<FileDoc> {
     let doc = start;
     for (const segment of segments) {
       if (doc.type !== 'DIR') throw OpError.posix('enotdir', `"${doc.name}" is not a directory`);
+      if (who !== undefined) await this.authz.check(who, { space, doc, share }, 'traverse');
       const childId = await this.store.getChild(doc.uuid, segment);
       if (childId === undefined) throw OpError.notFound(`"${segment}" in "${doc.name}"`, { name: segment, spaceId: space.spaceId });
       doc = await this.fileDoc(childId);
@@ -159,8 +226,8 @@ export abstract class LfsBase {
   }
 
   protected async resolvedAttributes(file: ResolvedFile): Promise<FileAttributes> {
-    if (file.link) return toLinkAttributes(file.link, file.doc, await this.pathOf(file.link));
-    return this.attributes(file.doc);
+    const attributes = file.link ? toLinkAttributes(file.link, file.doc, await this.pathOf(file.link)) : await this.attributes(file.doc);
+    return this.scopeTo(file.share, entryOf(file), attributes);
   }
 
   /** Moving a directory below itself would detach a cycle from the tree. */
@@ -304,6 +371,14 @@ export abstract class LfsBase {
       },
     });
   }
+}
+
+/** Reject a file reached through a share (posix eacces): share-scoped ids grant read access only. */
+export function assertChangeable(file: ResolvedFile): ResolvedFile {
+  if (file.share === undefined) return file;
+  throw OpError.posix('eacces', 'files reached through a share are read-only; use the file id from the space with an access token', {
+    shareId: file.share.shareId,
+  });
 }
 
 export function canAccessSpace(who: Identity, space: SpaceDoc): boolean {

@@ -10,7 +10,7 @@ import { LfsBase, type ResolvedFile, type Placement, assertRegular } from './bas
 /** Reading and writing file content, and truncation. */
 export abstract class LfsContent extends LfsBase {
   async read(who: Identity, fileId: string, range?: { offset: number; length?: number }): Promise<ReadResult> {
-    const file = await this.resolve(who, fileId);
+    const file = await this.resolveFor(who, fileId, 'read_object');
     assertRegular(file.doc);
     const fileSize = file.doc.size;
     const offset = range?.offset ?? 0;
@@ -27,7 +27,7 @@ export abstract class LfsContent extends LfsBase {
   }
 
   async write(who: Identity, fileId: string, data: Readable, request: WriteRequest): Promise<FileAttributes> {
-    const file = await this.resolve(who, fileId);
+    const file = await this.resolveFor(who, fileId, 'write_object');
     assertRegular(file.doc);
     const doc = await this.writeData(file, data, request);
     await this.recordChange(doc, false);
@@ -96,7 +96,7 @@ export abstract class LfsContent extends LfsBase {
   }
 
   async truncate(who: Identity, fileId: string, size: number): Promise<FileAttributes> {
-    const file = await this.resolve(who, fileId);
+    const file = await this.resolveFor(who, fileId, 'write_object');
     assertRegular(file.doc);
     if (!Number.isSafeInteger(size) || size < 0) throw OpError.badValue('size', `size must be a non-negative integer, got ${size}`);
 

@@ -9,12 +9,12 @@ import { COLLECTIONS, DEFAULT_DIR_MODE, DEFAULT_FILE_MODE, type FileDoc, type Sp
 import { onStorage } from './storage-errors.js';
 import type { CreateFileRequest, FileAttributes, Identity } from './types.js';
 import { LfsContent } from './content.js';
-import { type ResolvedFile, assertNotReserved, validMode } from './base.js';
+import { type ResolvedFile, assertChangeable, assertNotReserved, validMode } from './base.js';
 
 /** Creating files, directories, hard links and symbolic links. */
 export abstract class LfsCreation extends LfsContent {
   async create(who: Identity, parentId: string, name: string, request: CreateFileRequest): Promise<FileAttributes> {
-    const parent = await this.resolve(who, parentId);
+    const parent = await this.resolveForChange(who, parentId);
     return this.createIn(who, parent, assertValidName(name), request);
   }
 
@@ -24,13 +24,14 @@ export abstract class LfsCreation extends LfsContent {
     relativePath: string,
     request: CreateFileRequest & { createParents?: boolean },
   ): Promise<FileAttributes> {
-    const base = await this.resolveBase(who, baseId);
+    const base = assertChangeable(await this.resolveBase(who, baseId));
     const segments = splitLogicalPath(relativePath);
     const name = segments.pop();
     if (name === undefined) throw OpError.badValue('path', 'path must name the file to create');
 
     let parent: ResolvedFile = base;
     for (const segment of segments) {
+      await this.authorize(who, parent, 'traverse');
       const childId = await this.store.getChild(parent.doc.uuid, segment);
       if (childId !== undefined) {
         parent = { space: parent.space, doc: await this.fileDoc(childId) };
@@ -63,6 +64,7 @@ export abstract class LfsCreation extends LfsContent {
   protected async createIn(who: Identity, parent: ResolvedFile, name: string, request: CreateFileRequest): Promise<FileAttributes> {
     if (parent.doc.type !== 'DIR') throw OpError.posix('enotdir', `"${parent.doc.name}" is not a directory`);
     assertNotReserved(parent.doc, name);
+    await this.authorize(who, parent, request.type === 'DIR' ? 'add_subcontainer' : 'add_object');
     if (request.type === 'LNK') return this.createHardlink(who, parent, name, request.targetFileId);
     if (request.type === 'SYMLNK' && (request.targetFilePath === undefined || request.targetFilePath === '')) {
       throw new OpError('missingValue', 'a symbolic link needs a target path (target_file_path)', { key: 'target_file_path' });
@@ -123,7 +125,7 @@ export abstract class LfsCreation extends LfsContent {
     if (targetFileId === undefined || targetFileId === '') {
       throw new OpError('missingValue', 'a hard link needs a target file id (target_file_id)', { key: 'target_file_id' });
     }
-    const target = await this.resolve(who, targetFileId);
+    const target = await this.resolveForChange(who, targetFileId);
     if (target.doc.type === 'DIR') throw OpError.posix('eperm', `"${target.doc.name}" is a directory, which cannot have hard links`);
     if (target.space.spaceId !== parent.space.spaceId) throw OpError.posix('exdev', 'a hard link must be in the space of its target');
 

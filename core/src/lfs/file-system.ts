@@ -29,7 +29,7 @@ import type {
 } from './types.js';
 import { toSpaceInfo } from '../spaces/space-service.js';
 import { LfsMetadata } from './metadata.js';
-import { type CoreOptions, entryOf, canAccessSpace } from './base.js';
+import { type CoreOptions, entryOf } from './base.js';
 export type { CoreOptions } from './base.js';
 
 /**
@@ -55,7 +55,7 @@ export class LogicalFileSystemImpl extends LfsMetadata implements LogicalFileSys
     do {
       const page = await this.store.scan<SpaceDoc>(COLLECTIONS.space, { cursor, limit: 100 });
       for (const { value } of page.documents) {
-        if (canAccessSpace(who, value)) spaces.push(toSpaceInfo(value));
+        if (await this.authz.spaceVisible(who, value)) spaces.push(toSpaceInfo(value));
       }
       cursor = page.nextCursor;
     } while (cursor !== undefined);
@@ -74,36 +74,47 @@ export class LogicalFileSystemImpl extends LfsMetadata implements LogicalFileSys
     if (!index) throw OpError.notFound(`space "${spaceName}"`, { path: logicalPath });
     const space = await this.accessibleSpace(who, index.value.spaceId);
 
-    const doc = await this.walk(space, await this.fileDoc(space.rootUuid), rest);
+    const doc = await this.walk(space, await this.fileDoc(space.rootUuid), rest, who);
+    await this.authorize(who, { space, doc }, 'read_attributes');
     return toAttributes(doc, '/' + [space.name, ...rest].join('/'));
   }
 
   async lookupRelative(who: Identity, baseId: string, relativePath: string): Promise<FileAttributes> {
     const base = await this.resolveBase(who, baseId);
     const segments = splitLogicalPath(relativePath);
-    const doc = await this.walk(base.space, base.doc, segments);
-    return this.attributes(doc);
+    const doc = await this.walk(base.space, base.doc, segments, who, base.share);
+    await this.authorize(who, { space: base.space, doc, share: base.share }, 'read_attributes');
+    return this.scopeTo(base.share, doc, await this.attributes(doc));
   }
 
   async getAttributes(who: Identity, fileId: string): Promise<FileAttributes> {
-    return this.resolvedAttributes(await this.resolve(who, fileId));
+    const file = await this.resolve(who, fileId);
+    await this.authorize(who, file, 'read_attributes');
+    return this.resolvedAttributes(file);
   }
 
   async getHardlinks(who: Identity, fileId: string): Promise<string[]> {
-    const { doc } = await this.resolve(who, fileId);
+    const file = await this.resolve(who, fileId);
+    await this.authorize(who, file, 'read_attributes');
+    const { doc } = file;
     const uuids = [...(doc.detached ? [] : [doc.uuid]), ...(doc.linkUuids ?? [])];
     return uuids.map((uuid) => encodeFileId({ fileUuid: uuid, spaceId: doc.spaceId }));
   }
 
   async getSymlinkValue(who: Identity, fileId: string): Promise<string> {
-    const { doc } = await this.resolve(who, fileId);
+    const file = await this.resolve(who, fileId);
+    await this.authorize(who, file, 'read_attributes');
+    const { doc } = file;
     if (doc.type !== 'SYMLNK') throw OpError.posix('einval', `"${doc.name}" is not a symbolic link`);
     return doc.symlinkValue ?? '';
   }
 
   async listChildren(who: Identity, dirId: string, request: ListChildrenRequest): Promise<ListChildrenResult> {
-    const { doc } = await this.resolve(who, dirId);
+    const dir = await this.resolve(who, dirId);
+    const { doc, share } = dir;
     if (doc.type !== 'DIR') throw OpError.posix('enotdir', `"${doc.name}" is not a directory`);
+    await this.authorize(who, dir, 'list_container');
+    const visible = await this.authz.childFilter(who, doc);
 
     const page = await listChildrenPage(this.store, doc.uuid, request);
     const docs = await this.store.getMany<FileDoc>(COLLECTIONS.file, page.entries.map((entry) => entry.childId));
@@ -117,15 +128,17 @@ export class LogicalFileSystemImpl extends LfsMetadata implements LogicalFileSys
       const child = docs.get(entry.childId);
       // A name whose document is gone is left over from an interrupted delete; skip it.
       if (!child) continue;
+      if (visible && !visible(child.value)) continue;
       const path = `${parentPath}/${entry.name}`;
       const inode = child.value.inodeUuid === undefined ? undefined : inodes.get(child.value.inodeUuid);
-      children.push(inode ? toLinkAttributes(child.value, inode.value, path) : toAttributes(child.value, path));
+      const attributes = inode ? toLinkAttributes(child.value, inode.value, path) : toAttributes(child.value, path);
+      children.push(this.scopeTo(share, child.value, attributes));
     }
     return { children, isLast: page.isLast, nextPageToken: page.nextPageToken };
   }
 
   async listRecursive(who: Identity, dirId: string, request: ListRecursiveRequest): Promise<ListRecursiveResult> {
-    const { doc } = await this.resolve(who, dirId);
+    const { doc, share } = await this.resolve(who, dirId);
     if (doc.type !== 'DIR') throw OpError.posix('enotdir', `"${doc.name}" is not a directory`);
     const limit = request.limit ?? 1000;
     if (!Number.isInteger(limit) || limit < 1 || limit > 1000) throw OpError.badValue('limit', `limit must be an integer from 1 to 1000, got ${limit}`);
@@ -136,7 +149,9 @@ export class LogicalFileSystemImpl extends LfsMetadata implements LogicalFileSys
       (await this.listChildren(who, id, { limit: count, token: startAfter === undefined ? undefined : encodePageToken(startAfter) })).children;
     const lookup = async (id: string, name: string) => {
       const childId = await this.store.getChild(decodeFileId(id).fileUuid, name);
-      return childId === undefined ? undefined : this.attributes(await this.fileDoc(childId));
+      if (childId === undefined) return undefined;
+      const child = await this.fileDoc(childId);
+      return this.scopeTo(share, child, await this.attributes(child));
     };
 
     const walk = await walkFiles(list, lookup, dirId, { after, prefix: request.prefix, limit });
@@ -151,6 +166,7 @@ export class LogicalFileSystemImpl extends LfsMetadata implements LogicalFileSys
 
   async listAncestorIds(who: Identity, fileId: string): Promise<string[]> {
     const file = await this.resolve(who, fileId);
+    await this.authorize(who, file, 'read_attributes');
     const ids: string[] = [];
     let current: FileDoc | undefined = entryOf(file);
     while (current) {
@@ -161,7 +177,9 @@ export class LogicalFileSystemImpl extends LfsMetadata implements LogicalFileSys
   }
 
   async getDistribution(who: Identity, fileId: string): Promise<FileDistribution> {
-    const { doc, space } = await this.resolve(who, fileId);
+    const file = await this.resolve(who, fileId);
+    await this.authorize(who, file, 'read_attributes');
+    const { doc, space } = file;
     const storages: FileDistribution['storages'] = [];
     for (const support of space.supports) {
       const location = doc.type === 'DIR' ? undefined : await this.store.get<FileLocationDoc>(COLLECTIONS.location, locationKey(doc.uuid, support.storageId));

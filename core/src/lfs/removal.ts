@@ -23,10 +23,11 @@ export type DataRemoval = 'delete-data' | 'keep-data';
 /** Deleting files and trees, through the space trash for directories. */
 export abstract class LfsRemoval extends LfsCreation {
   async remove(who: Identity, fileId: string): Promise<void> {
-    const resolved = await this.resolve(who, fileId);
+    const resolved = await this.resolveForChange(who, fileId);
     const file: ResolvedFile = { doc: entryOf(resolved), space: resolved.space };
     if (file.doc.parentUuid === null) throw OpError.posix('eperm', 'a space root cannot be deleted');
     if (file.doc.uuid === spaceTrashUuid(file.space.spaceId)) throw OpError.posix('eperm', 'the trash directory cannot be deleted');
+    await this.authorizeUnlink(who, resolved);
 
     if (file.doc.type === 'DIR' && !file.doc.inodeUuid) {
       await this.moveToTrash(who, file);
@@ -42,11 +43,24 @@ export abstract class LfsRemoval extends LfsCreation {
    * imported storage, where deleting "their" data could only hit something else.
    */
   async forget(who: Identity, fileId: string): Promise<void> {
-    const resolved = await this.resolve(who, fileId);
+    const resolved = await this.resolveForChange(who, fileId);
     const file: ResolvedFile = { doc: entryOf(resolved), space: resolved.space };
     if (file.doc.parentUuid === null) throw OpError.posix('eperm', 'a space root cannot be deleted');
+    await this.authorizeUnlink(who, resolved);
     await this.removeTree(who, file, 'keep-data');
     await this.touchDirectory(file.doc.parentUuid, this.clock.now());
+  }
+
+  /**
+   * Check that `who` may take a file's name away: delete access to the file and
+   * delete-child access to its directory. Contents of a deleted directory are not
+   * checked one by one.
+   */
+  protected async authorizeUnlink(who: Identity, file: ResolvedFile): Promise<void> {
+    const entry = entryOf(file);
+    if (entry.parentUuid === null) return;
+    await this.authorize(who, file, 'delete');
+    await this.authorize(who, { space: file.space, doc: await this.fileDoc(entry.parentUuid) }, 'delete_child');
   }
 
   /**

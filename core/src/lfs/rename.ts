@@ -12,15 +12,20 @@ import { type ResolvedFile, entryOf, assertNotReserved } from './base.js';
 export abstract class LfsRename extends LfsRemoval {
   async rename(who: Identity, fileId: string, newParentId: string, newName: string): Promise<FileAttributes> {
     // A hard link is renamed as its own document: it has a name but no data to move.
-    const resolved = await this.resolve(who, fileId);
+    const resolved = await this.resolveForChange(who, fileId);
     const source: ResolvedFile = { doc: entryOf(resolved), space: resolved.space };
-    const target = await this.resolve(who, newParentId);
+    const target = await this.resolveForChange(who, newParentId);
     assertValidName(newName);
     if (source.doc.parentUuid === null) throw OpError.posix('eperm', 'a space root cannot be moved');
     if (target.doc.type !== 'DIR') throw OpError.posix('enotdir', `"${target.doc.name}" is not a directory`);
     if (target.doc.uuid !== spaceTrashUuid(target.space.spaceId)) assertNotReserved(target.doc, newName);
     if (target.space.spaceId !== source.space.spaceId) {
       throw OpError.posix('exdev', 'moving files between spaces is not supported; copy them instead');
+    }
+    // Moving into the trash is how directories are deleted: it needs delete access only.
+    await this.authorizeUnlink(who, resolved);
+    if (target.doc.uuid !== spaceTrashUuid(target.space.spaceId)) {
+      await this.authorize(who, target, source.doc.type === 'DIR' ? 'add_subcontainer' : 'add_object');
     }
     if (source.doc.parentUuid === target.doc.uuid && source.doc.name === newName) return this.attributes(source.doc);
     await this.assertNotInside(target.doc, source.doc);
@@ -60,6 +65,7 @@ export abstract class LfsRename extends LfsRemoval {
     if (existing.type === 'DIR' && (await this.store.listChildren(existing.uuid, { limit: 1 })).length > 0) {
       throw OpError.posix('enotempty', `directory "${name}" is not empty`);
     }
+    await this.authorize(who, { space: target.space, doc: existing }, 'delete');
     await this.removeTree(who, { space: target.space, doc: existing });
   }
 

@@ -1,13 +1,21 @@
 import type { Readable } from 'node:stream';
+import type { TokenCaveat } from '../auth/caveats.js';
 
-/** Who performs an operation. Authorization beyond space membership comes later. */
+/** Who performs an operation; `core/src/authz` decides what they may do. */
 export interface Identity {
   userId: string;
   /** Provider administrators may manage storages, spaces and users. */
   isAdmin: boolean;
   /** Id of the token the request used, for logs. */
   tokenId?: string;
+  /** Set for a request without a token: it may only read files through share-scoped ids. */
+  guest?: boolean;
+  /** Caveats of the token the request used; the file system enforces the `data.*` ones. */
+  caveats?: readonly TokenCaveat[];
 }
+
+/** The identity of requests without a token. No space lists this user id as a member. */
+export const GUEST_IDENTITY: Identity = Object.freeze({ userId: 'nobody', isAdmin: false, guest: true });
 
 export type FileType = 'REG' | 'DIR' | 'SYMLNK';
 

@@ -1,0 +1,5 @@
+export * from './access.js';
+export * from './acl.js';
+export * from './privileges.js';
+export * from './membership.js';
+export * from './authorizer.js';
