@@ -1,15 +1,18 @@
+import path from 'node:path';
 import { Command, InvalidArgumentError, Option } from 'commander';
 import { OpError, type Core, type SpaceInfo, type StorageRecord } from '@op-worker/core';
 import type { Logger } from 'pino';
 import { ConfigError, DEFAULT_DATA_DIR, loadConfig, type WorkerConfig } from './config.js';
-import { openCore } from './core.js';
+import { METADATA_FILE, openCore } from './core.js';
+import { registerIdentityCommands, registerSpaceMemberCommands } from './cli-identity.js';
 import { ADMIN_TOKEN_FILE } from './embedded.js';
 import { createLogger } from './logger.js';
 import { startWorker } from './worker.js';
 
 /**
  * The `op-worker` command line. `start` runs the worker; the admin commands open the
- * data folder's metadata store directly, so they work whether or not a worker runs.
+ * configured metadata store (SQLite in the data folder, or Cassandra) directly, so they
+ * work whether or not a worker runs.
  * Admin commands print their result as JSON on stdout.
  */
 
@@ -50,24 +53,7 @@ function buildProgram(): Command {
     .description('list users')
     .action((options: CommonOptions) => withCore(options, (core) => core.users.list()));
 
-  const token = program.command('token').description('manage access tokens');
-  withCommonOptions(token.command('create <user>'))
-    .description('issue an access token for a user (name or id) and print it')
-    .option('--ttl <seconds>', 'token lifetime in seconds (default 30 days)', parsePositiveInteger)
-    .action((userRef: string, options: CommonOptions & { ttl?: number }) =>
-      withCore(options, async (core) => {
-        const owner = await core.users.resolve(userRef);
-        return core.tokens.create(owner.id, { ttlSeconds: options.ttl });
-      }),
-    );
-  withCommonOptions(token.command('revoke <tokenId>'))
-    .description('revoke a token by its id; later requests with it get 401')
-    .action((tokenId: string, options: CommonOptions) =>
-      withCore(options, async (core) => {
-        await core.tokens.revoke(tokenId);
-        return { revoked: tokenId };
-      }),
-    );
+  registerIdentityCommands(program, withCommonOptions, withCore);
 
   const storage = program.command('storage').description('manage storages');
   withCommonOptions(storage.command('add'), false)
@@ -103,16 +89,7 @@ function buildProgram(): Command {
         return core.spaces.support({ spaceId: target.spaceId, storageId: record.storageId, size: options.size });
       }),
     );
-  withCommonOptions(space.command('add-member <space> <user>'))
-    .description('add a user (name or id) to a space (name or id)')
-    .action((spaceRef: string, userRef: string, options: CommonOptions) =>
-      withCore(options, async (core) => {
-        const target = await resolveSpace(core, spaceRef);
-        const member = await core.users.resolve(userRef);
-        await core.spaces.addMember(target.spaceId, member.id);
-        return { spaceId: target.spaceId, userId: member.id };
-      }),
-    );
+  registerSpaceMemberCommands(space, withCommonOptions, withCore);
   withCommonOptions(space.command('list'))
     .description('list spaces')
     .action((options: CommonOptions) => withCore(options, (core) => core.spaces.list()));
@@ -146,6 +123,7 @@ async function startCommand(options: CommonOptions & { port?: number; host?: str
 
   process.stdout.write(`op-worker listening on ${worker.url}\n`);
   process.stdout.write(`data folder: ${config.dataDir}\n`);
+  process.stdout.write(`metadata store: ${describeStore(config)}\n`);
   if (worker.adminToken !== undefined) {
     process.stdout.write(`admin token: ${worker.adminToken}\n`);
     process.stdout.write(`(also in ${config.dataDir}/${ADMIN_TOKEN_FILE})\n`);
@@ -168,7 +146,13 @@ async function startCommand(options: CommonOptions & { port?: number; host?: str
   process.once('SIGINT', stop);
 }
 
-/** Run an admin action against the data folder's store, print its result as JSON and close the store. */
+function describeStore(config: WorkerConfig): string {
+  const store = config.metadataStore;
+  if (store.type === 'sqlite') return `sqlite ${path.join(config.dataDir, METADATA_FILE)}`;
+  return `cassandra keyspace ${store.keyspace} at ${store.contactPoints.join(', ')}`;
+}
+
+/** Run an admin action against the configured store, print its result as JSON and close the store. */
 async function withCore(options: CommonOptions, action: (core: Core) => Promise<unknown>): Promise<void> {
   const config: WorkerConfig = await loadConfig({ file: options.config, overrides: { dataDir: options.dataDir } });
   const logger: Logger = createLogger(config.logLevel === 'info' ? 'warn' : config.logLevel);

@@ -1,6 +1,15 @@
 import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { Ajv, type ErrorObject } from 'ajv';
+import {
+  DEFAULT_METADATA_STORE,
+  resolveStoreConfig,
+  StoreConfigError,
+  storeLayerFromEnv,
+  storeLayerFromFile,
+  type MetadataStoreConfig,
+  type StoreLayer,
+} from './store-config.js';
 
 /**
  * Worker configuration. Sources, later ones winning: built-in defaults, a JSON file
@@ -25,6 +34,8 @@ export interface WorkerConfig {
   embeddedDefaults: boolean;
   /** Lifetime of the admin token written to `<dataDir>/admin-token`, in seconds. */
   adminTokenTtl: number;
+  /** Where file metadata, users, spaces and tokens live: SQLite in `dataDir` (the default) or Cassandra. */
+  metadataStore: MetadataStoreConfig;
 }
 
 export const DEFAULT_DATA_DIR = 'op-worker-data';
@@ -39,10 +50,14 @@ export const DEFAULT_CONFIG: WorkerConfig = {
   providerName: 'op-worker',
   embeddedDefaults: true,
   adminTokenTtl: 30 * 24 * 3600,
+  metadataStore: DEFAULT_METADATA_STORE,
 };
 
+/** Options set by one environment variable each; `metadataStore` has several (see `store-config.ts`). */
+type ScalarOption = Exclude<keyof WorkerConfig, 'metadataStore'>;
+
 /** Environment variable of each option. */
-export const ENVIRONMENT_VARIABLES: Record<keyof WorkerConfig, string> = {
+export const ENVIRONMENT_VARIABLES: Record<ScalarOption, string> = {
   dataDir: 'OP_WORKER_DATA_DIR',
   host: 'OP_WORKER_HOST',
   port: 'OP_WORKER_PORT',
@@ -71,6 +86,8 @@ const CONFIG_SCHEMA = {
     domain: { type: 'string', minLength: 1 },
     embeddedDefaults: { type: 'boolean' },
     adminTokenTtl: { type: 'integer', minimum: 60, maximum: 10 * 365 * 24 * 3600 },
+    // Checked as a whole after the sources are merged, by resolveStoreConfig.
+    metadataStore: { type: 'object' },
   },
   additionalProperties: false,
 } as const;
@@ -99,12 +116,27 @@ export async function loadConfig(options: LoadConfigOptions = {}): Promise<Worke
   const filePath = options.file ?? env[CONFIG_FILE_VARIABLE];
 
   const fromFile = filePath === undefined ? {} : await readConfigFile(filePath);
-  const fromEnv = validated(environmentValues(env), (key) => `environment variable ${ENVIRONMENT_VARIABLES[key]}`);
+  const fromEnv = validated(environmentValues(env), (key) => `environment variable ${ENVIRONMENT_VARIABLES[key as ScalarOption]}`);
   const fromFlags = validated(definedValues(options.overrides ?? {}), (key) => `command-line option for "${key}"`);
 
   const config: WorkerConfig = { ...DEFAULT_CONFIG, ...fromFile, ...fromEnv, ...fromFlags };
   config.dataDir = path.resolve(options.cwd ?? process.cwd(), config.dataDir);
+  config.metadataStore = mergedStoreConfig(fromFile.metadataStore, filePath, env, fromFlags.metadataStore);
   return config;
+}
+
+/** Merges the store options of the file, the environment and an override, in that order. */
+function mergedStoreConfig(fromFile: unknown, filePath: string | undefined, env: NodeJS.ProcessEnv, override: unknown): MetadataStoreConfig {
+  try {
+    const layers: StoreLayer[] = [];
+    if (fromFile !== undefined) layers.push(storeLayerFromFile(fromFile, filePath ?? 'configuration file'));
+    layers.push(storeLayerFromEnv(env));
+    if (override !== undefined) layers.push({ values: override as Record<string, unknown>, source: (key) => `override "metadataStore.${key}"` });
+    return resolveStoreConfig(layers);
+  } catch (error) {
+    if (error instanceof StoreConfigError) throw new ConfigError(error.message);
+    throw error;
+  }
 }
 
 async function readConfigFile(filePath: string): Promise<Partial<WorkerConfig>> {
@@ -129,7 +161,7 @@ async function readConfigFile(filePath: string): Promise<Partial<WorkerConfig>> 
 
 function environmentValues(env: NodeJS.ProcessEnv): Record<string, unknown> {
   const values: Record<string, unknown> = {};
-  for (const [key, variable] of Object.entries(ENVIRONMENT_VARIABLES)) {
+  for (const [key, variable] of Object.entries(ENVIRONMENT_VARIABLES) as Array<[ScalarOption, string]>) {
     const value = env[variable];
     if (value === undefined || value === '') continue;
     values[key] = key === 'plugins' ? value.split(',').map((name) => name.trim()).filter(Boolean) : value;

@@ -2,7 +2,7 @@ import { registerMetadataStoreSuite } from '@op-worker/core/testkit';
 import test from 'ava';
 
 import { CassandraMetadataStore } from '../src/index.js';
-import { testCluster, uniqueKeyspace, type CassandraNode } from './helpers/cassandra-node.js';
+import { testCluster, uniqueKeyspace, type CassandraNode } from '../src/testkit/index.js';
 
 let node: CassandraNode | undefined;
 let contactPoints: string[] = [];

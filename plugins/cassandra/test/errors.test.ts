@@ -3,7 +3,7 @@ import test from 'ava';
 import { errors, types } from 'cassandra-driver';
 
 import { CassandraMetadataStore, toOpError } from '../src/index.js';
-import { freePort } from './helpers/cassandra-node.js';
+import { freePort } from '../src/testkit/index.js';
 
 const context = { operation: 'get', contactPoints: ['10.1.2.3:9042', 'db2:9042'], keyspace: 'op_meta' };
 

@@ -3,7 +3,7 @@ import test from 'ava';
 import { Client } from 'cassandra-driver';
 
 import { CASSANDRA_METADATA_SCHEMA_VERSION, CassandraMetadataStore } from '../src/index.js';
-import { testCluster, uniqueKeyspace, type CassandraNode } from './helpers/cassandra-node.js';
+import { testCluster, uniqueKeyspace, type CassandraNode } from '../src/testkit/index.js';
 
 /** Bound on waiting for a restarted node, in milliseconds. */
 const RECOVERY_LIMIT_MS = 120_000;

@@ -11,13 +11,13 @@ const run = promisify(execFile);
 /** Seconds a node may take from `run` to an open CQL port. */
 const START_TIMEOUT_SECONDS = 180;
 
-/** Finds the repository root above this file (compiled to plugins/cassandra/dist/test/helpers). */
+/** Finds the repository root above this file (compiled to plugins/cassandra/dist/src/testkit). */
 function repositoryRoot(): string {
   let dir = dirname(fileURLToPath(import.meta.url));
   while (!existsSync(join(dir, 'scripts', 'servers', 'cassandra.sh'))) {
     const parent = resolve(dir, '..');
     if (parent === dir) {
-      throw new Error('scripts/servers/cassandra.sh not found above the test directory');
+      throw new Error('scripts/servers/cassandra.sh not found above this package; the Cassandra testkit runs only inside the op-worker repository');
     }
     dir = parent;
   }

@@ -1,0 +1,1 @@
+export { CassandraNode, freePort, testCluster, uniqueKeyspace } from './cassandra-node.js';
