@@ -1,7 +1,7 @@
 import 'reflect-metadata';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { mkdir } from 'node:fs/promises';
+import { mkdir, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import anyTest, { type TestFn } from 'ava';
 import pino from 'pino';
@@ -87,4 +87,35 @@ test('non-admin is forbidden', async (t) => {
   const response = await send(admin, `${PANEL}/provider/storages`, { token });
   t.is(response.status, 403);
   t.is((await send(admin, `${PANEL}/provider/storages`, { token: null })).status, 401);
+});
+
+test('import force-stop aborts scan', async (t) => {
+  const { admin, worker } = t.context;
+  const mountPoint = path.join(worker.root, 'many');
+  await mkdir(mountPoint);
+  const total = 1000;
+  for (let index = 0; index < total; index++) await writeFile(path.join(mountPoint, `f${index}`), 'x');
+  const storage = await worker.core.storages.add({ name: 'many', type: 'posix', config: { mountPoint }, importedStorage: true });
+  const space = await worker.core.spaces.create({ name: 'many', ownerUserId: worker.admin.id });
+  await worker.core.spaces.support({ spaceId: space.spaceId, storageId: storage.storageId });
+
+  const idle = await send(admin, `${PANEL}/provider/spaces/${space.spaceId}/storage-import/auto/force-stop`, { method: 'POST' });
+  t.is(idle.status, 204, 'stopping without a running scan is accepted');
+
+  const scan = worker.core.importer.scan(space.spaceId);
+  for (let attempt = 0; attempt < 10_000; attempt++) {
+    if ((await worker.core.importer.stats(space.spaceId))?.status === 'running') break;
+    await new Promise((resolve) => setImmediate(resolve));
+  }
+  const response = await send(admin, `${PANEL}/provider/spaces/${space.spaceId}/storage-import/auto/force-stop`, { method: 'POST' });
+  t.is(response.status, 204);
+  const stats = await scan;
+  t.is(stats.status, 'aborted');
+  t.true(stats.createdFiles < total, `created ${stats.createdFiles} of ${total}`);
+
+  const info = await send(admin, `${PANEL}/provider/spaces/${space.spaceId}/storage-import/auto/info`);
+  t.is(info.json.status, 'aborted');
+  const again = await worker.core.importer.scan(space.spaceId);
+  t.is(again.status, 'completed', 'a later scan finishes the import');
+  t.is(again.createdFiles, total - stats.createdFiles);
 });

@@ -2,7 +2,7 @@ import { randomBytes } from 'node:crypto';
 import { inject, injectable } from 'inversify';
 import type { Logger } from 'pino';
 import { OpError } from '../errors.js';
-import { encodeFileId, newFileUuid } from '../ids/file-id.js';
+import { encodeFileId } from '../ids/file-id.js';
 import { updateDocument } from '../metadata/cas.js';
 import type { ChildEntry, MetadataStore } from '../metadata/store.js';
 import type { LogicalFileSystem } from '../lfs/api.js';
@@ -15,11 +15,13 @@ import {
   type SpaceDoc,
   type SpaceSupport,
 } from '../lfs/model.js';
-import type { Identity } from '../lfs/types.js';
+import type { FileAttributes, Identity } from '../lfs/types.js';
 import type { ListEntry, StorageHelper } from '../storage/helper.js';
 import { TYPES, type Clock } from '../tokens.js';
 import type { CoreOptions } from '../lfs/file-system.js';
-import type { ImportStats, StorageImporter, StorageRegistry } from '../spaces/api.js';
+import type { ImportStats, RegisterFileRequest, StorageImporter, StorageRegistry } from '../spaces/api.js';
+import { registerFile } from './manual-registration.js';
+import { registerStorageEntry, registeredLocation, registeredType, type StorageEntrySource } from './registration.js';
 
 /** Entries read from the storage and from the metadata store per page while scanning. */
 const PAGE_SIZE = 500;
@@ -30,8 +32,6 @@ const LEASE_TTL_MS = 60_000;
 
 const SCANNER: Identity = { userId: 'storage-import', isAdmin: true };
 
-type Counter = 'createdFiles' | 'modifiedFiles' | 'deletedFiles' | 'unmodifiedFiles' | 'failedFiles';
-
 interface ScanContext {
   space: SpaceDoc;
   support: SpaceSupport;
@@ -40,6 +40,9 @@ interface ScanContext {
   holder: string;
   leaseRenewedAtMs: number;
 }
+
+/** Thrown between entries when a stop was requested; the scan then ends as `aborted`. */
+class ScanStopped extends Error {}
 
 /**
  * Registers what lies on a space's imported (canonical) storage as the space's files,
@@ -59,8 +62,33 @@ export class StorageImporterImpl implements StorageImporter {
     @inject(TYPES.CoreOptions) private readonly options: CoreOptions,
   ) {}
 
+  /** Spaces whose running scan (in this process) was asked to stop. */
+  private readonly stopRequests = new Set<string>();
+  /** Spaces with a scan running in this process. */
+  private readonly running = new Set<string>();
+
   async stats(spaceId: string): Promise<ImportStats | undefined> {
     return (await this.store.get<ImportStats>(COLLECTIONS.importStats, spaceId))?.value;
+  }
+
+  /**
+   * Ask the running scan to stop before its next entry.
+   *
+   * NOTE: the request reaches only a scan running in this process; a scan that another
+   * worker runs for the same space goes on.
+   */
+  stop(spaceId: string): boolean {
+    if (!this.running.has(spaceId)) return false;
+    this.stopRequests.add(spaceId);
+    this.logger.info({ spaceId }, 'import scan stop requested');
+    return true;
+  }
+
+  async registerFile(who: Identity, request: RegisterFileRequest): Promise<FileAttributes> {
+    const dependencies = { store: this.store, storages: this.storages, lfs: this.lfs, clock: this.clock, providerId: this.options.providerId };
+    const attributes = await registerFile(dependencies, who, request);
+    this.logger.info({ spaceId: request.spaceId, storageId: request.storageId, path: request.destinationPath, userId: who.userId }, 'file registered');
+    return attributes;
   }
 
   async scan(spaceId: string): Promise<ImportStats> {
@@ -92,15 +120,22 @@ export class StorageImporterImpl implements StorageImporter {
     await this.store.put(COLLECTIONS.importStats, spaceId, context.stats);
     this.logger.info({ spaceId, storageId: support.storageId, scan: context.stats.totalScans }, 'import scan started');
 
+    this.running.add(spaceId);
+    this.stopRequests.delete(spaceId);
     try {
       const root = await this.fileDoc(space.rootUuid);
       await this.scanDirectory(context, root, '', 0);
       context.stats.status = 'completed';
     } catch (error) {
-      context.stats.status = 'failed';
-      this.logger.error({ err: error, spaceId }, 'import scan failed');
-      throw error;
+      if (!(error instanceof ScanStopped)) {
+        context.stats.status = 'failed';
+        this.logger.error({ err: error, spaceId }, 'import scan failed');
+        throw error;
+      }
+      context.stats.status = 'aborted';
     } finally {
+      this.running.delete(spaceId);
+      this.stopRequests.delete(spaceId);
       context.stats.stop = this.clock.now();
       await this.store.put(COLLECTIONS.importStats, spaceId, context.stats);
       await this.store.releaseLease(`storage-import:${spaceId}`, holder);
@@ -117,6 +152,7 @@ export class StorageImporterImpl implements StorageImporter {
     let known = await inMetadata.next();
 
     while (!stored.done || !known.done) {
+      if (this.stopRequests.has(context.space.spaceId)) throw new ScanStopped();
       const order = stored.done ? 1 : known.done ? -1 : Buffer.compare(Buffer.from(stored.value.name), Buffer.from(known.value.name));
       if (order < 0 && !stored.done) {
         await this.guard(context, stored.value.name, () => this.register(context, dir, storagePath, stored.value as ListEntry, depth));
@@ -136,35 +172,12 @@ export class StorageImporterImpl implements StorageImporter {
 
   /** A storage entry the metadata does not know: create its document (and descend into directories). */
   private async register(context: ScanContext, dir: FileDoc, dirPath: string, entry: ListEntry, depth: number): Promise<void> {
-    const type = entry.stat.type === 'directory' ? 'DIR' : entry.stat.type === 'file' ? 'REG' : undefined;
-    if (type === undefined) return;
     const path = joinPath(dirPath, entry.name);
-    const now = this.clock.now();
-    const mtimeMs = entry.stat.mtimeMs;
-    const doc: FileDoc = {
-      uuid: newFileUuid(),
-      spaceId: context.space.spaceId,
-      parentUuid: dir.uuid,
-      name: entry.name,
-      type,
-      mode: (entry.stat.mode ?? (type === 'DIR' ? 0o775 : 0o664)) & 0o7777,
-      size: type === 'REG' ? entry.stat.size : 0,
-      ownerUserId: context.space.ownerUserId,
-      uid: entry.stat.uid ?? 0,
-      gid: entry.stat.gid ?? 0,
-      creationTimeMs: entry.stat.ctimeMs ?? mtimeMs,
-      atimeMs: entry.stat.atimeMs ?? mtimeMs,
-      mtimeMs,
-      ctimeMs: entry.stat.ctimeMs ?? mtimeMs,
-    };
-
-    await this.store.create(COLLECTIONS.file, doc.uuid, doc);
-    if (type === 'REG') await this.store.put(COLLECTIONS.location, locationKey(doc.uuid, context.support.storageId), this.location(context, doc, path, mtimeMs));
-    await this.store.addChild(dir.uuid, entry.name, doc.uuid);
-    await this.store.appendChange(doc.spaceId, { collection: COLLECTIONS.file, key: doc.uuid, deleted: false });
+    const doc = await registerStorageEntry(this.store, this.source(context), dir, entry.name, entry.stat, path);
+    if (doc === undefined) return;
     context.stats.createdFiles++;
 
-    if (type === 'DIR' && depth + 1 < MAX_DEPTH) await this.scanDirectory(context, doc, path, depth + 1);
+    if (doc.type === 'DIR' && depth + 1 < MAX_DEPTH) await this.scanDirectory(context, doc, path, depth + 1);
   }
 
   /** A known name that is no longer on the storage: remove it from the namespace. */
@@ -186,7 +199,7 @@ export class StorageImporterImpl implements StorageImporter {
     depth: number,
   ): Promise<void> {
     const doc = await this.fileDoc(child.childId);
-    const storedType = entry.stat.type === 'directory' ? 'DIR' : entry.stat.type === 'file' ? 'REG' : undefined;
+    const storedType = registeredType(entry.stat);
     const path = joinPath(dirPath, entry.name);
 
     if (storedType !== doc.type) {
@@ -213,7 +226,7 @@ export class StorageImporterImpl implements StorageImporter {
       value.mtimeMs = entry.stat.mtimeMs;
       value.ctimeMs = this.clock.now();
     });
-    await this.store.put(COLLECTIONS.location, key, this.location(context, doc, path, entry.stat.mtimeMs, entry.stat.size));
+    await this.store.put(COLLECTIONS.location, key, registeredLocation(this.source(context), doc, path, entry.stat.mtimeMs, entry.stat.size));
     await this.store.appendChange(doc.spaceId, { collection: COLLECTIONS.file, key: doc.uuid, deleted: false });
     context.stats.modifiedFiles++;
   }
@@ -228,16 +241,8 @@ export class StorageImporterImpl implements StorageImporter {
     }
   }
 
-  private location(context: ScanContext, doc: FileDoc, path: string, storageMtimeMs: number, size = doc.size): FileLocationDoc {
-    return {
-      fileUuid: doc.uuid,
-      spaceId: doc.spaceId,
-      storageId: context.support.storageId,
-      providerId: this.options.providerId,
-      storageFileId: path,
-      blocks: size > 0 ? [[0, size] as [number, number]] : [],
-      storageMtimeMs,
-    };
+  private source(context: ScanContext): StorageEntrySource {
+    return { space: context.space, storageId: context.support.storageId, providerId: this.options.providerId };
   }
 
   private async *storageEntries(helper: StorageHelper, path: string): AsyncGenerator<ListEntry> {

@@ -1,5 +1,5 @@
 import type { StorageConfig, StorageHelper } from '../storage/helper.js';
-import type { SpaceInfo } from '../lfs/types.js';
+import type { FileAttributes, Identity, JsonValue, SpaceInfo } from '../lfs/types.js';
 
 /** A storage registered with this provider. */
 export interface StorageRecord {
@@ -80,9 +80,42 @@ export interface ImportStats {
   totalScans: number;
 }
 
+/** One file on an imported storage to register by hand (Onedata's `POST /data/register`). Times are UNIX seconds. */
+export interface RegisterFileRequest {
+  spaceId: string;
+  storageId: string;
+  /** Path of the file on the storage, e.g. `/dir/file.txt`. */
+  storageFileId: string;
+  /** Absolute path in the space where the file appears, e.g. `/dir/file.txt`. */
+  destinationPath: string;
+  /** Bytes; needed when `autoDetectAttributes` is false. */
+  size?: number;
+  /** Permission bits, e.g. 0o644. */
+  mode?: number;
+  atime?: number;
+  mtime?: number;
+  ctime?: number;
+  uid?: number;
+  gid?: number;
+  /** Extended attributes, merged into those of an already registered file. */
+  xattrs?: Record<string, JsonValue>;
+  json?: JsonValue;
+  /** RDF metadata document. */
+  rdf?: string;
+  /** Stat the file on the storage, which also proves it exists; default true. */
+  autoDetectAttributes?: boolean;
+}
+
 /** Registers data already present on a canonical storage as files of a space, without copying it. */
 export interface StorageImporter {
   /** Scan the space's imported storage now and wait for the scan to end. */
   scan(spaceId: string): Promise<ImportStats>;
   stats(spaceId: string): Promise<ImportStats | undefined>;
+  /**
+   * Ask the running scan of a space to stop before its next entry; it then ends with
+   * status `aborted`. Returns false when no scan of the space runs in this process.
+   */
+  stop(spaceId: string): boolean;
+  /** Register one file of the space's imported storage, or update an already registered one. */
+  registerFile(who: Identity, request: RegisterFileRequest): Promise<FileAttributes>;
 }

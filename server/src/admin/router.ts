@@ -166,9 +166,13 @@ export function createAdminRouter(deps: AdminDependencies & { authenticate: Midd
     ctx.status = 204;
   });
 
-  router.post('/provider/spaces/:id/storage-import/auto/force-stop', async () => {
-    // TODO: the importer has no way to abort a running scan yet.
-    throw new OpError('notImplemented', 'stopping an import scan is not implemented yet');
+  // Stopping when no scan runs is not an error, so clients may repeat the request.
+  router.post('/provider/spaces/:id/storage-import/auto/force-stop', async (ctx) => {
+    const spaceId = ctx.params['id'] ?? '';
+    await deps.spaces.get(spaceId);
+    const stopping = deps.importer.stop(spaceId);
+    ctx.state.log.info({ spaceId, stopping }, 'import scan stop requested through the admin API');
+    ctx.status = 204;
   });
 
   return router;
