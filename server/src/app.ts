@@ -1,5 +1,5 @@
 import Router from '@koa/router';
-import type { LogicalFileSystem, TokenService, UserService } from '@op-worker/core';
+import type { LogicalFileSystem, ShareService, StorageImporter, TokenService, UserService } from '@op-worker/core';
 import Koa from 'koa';
 import type { Logger } from 'pino';
 import type { SpaceCapabilities } from './cdmi/capabilities.js';
@@ -11,6 +11,7 @@ import { errorMiddleware } from './middleware/errors.js';
 import { requestIdMiddleware } from './middleware/request-id.js';
 import { configurationBody, type ProviderInfo } from './provider.js';
 import { createPublicRestRouter, createRestRouter } from './rest/router.js';
+import { isShareScopedRequest } from './rest/shares.js';
 import type { AppState } from './state.js';
 
 export interface AppDependencies {
@@ -19,6 +20,10 @@ export interface AppDependencies {
   tokens: TokenService;
   logger: Logger;
   provider: ProviderInfo;
+  /** Share records; without them `/shares` is not served. */
+  shares?: ShareService;
+  /** Storage import; without it `POST /data/register` is not served. */
+  importer?: StorageImporter;
   /** Storage capabilities per space, for CDMI capability objects; without it every space claims all of them. */
   spaceCapabilities?: SpaceCapabilities;
   /** Services of the admin API; without them `/api/v3/onepanel` is not served. */
@@ -37,6 +42,7 @@ export function createApp(deps: AppDependencies): Koa<AppState> {
     (ctx?.state?.log ?? deps.logger).warn({ err: error }, 'response failed after it started');
   });
   const authenticate = authMiddleware({ tokens: deps.tokens, users: deps.users });
+  const restAuthenticate = authMiddleware({ tokens: deps.tokens, users: deps.users, allowGuest: isShareScopedRequest });
 
   app.use(requestIdMiddleware(deps.logger));
   app.use(accessLogMiddleware());
@@ -55,7 +61,7 @@ export function createApp(deps: AppDependencies): Koa<AppState> {
     ...adminRouters,
     service,
     createPublicRestRouter(deps.provider),
-    createRestRouter({ lfs: deps.lfs, provider: deps.provider, authenticate }),
+    createRestRouter({ lfs: deps.lfs, provider: deps.provider, shares: deps.shares, importer: deps.importer, authenticate: restAuthenticate }),
     createCdmiRouter({ lfs: deps.lfs, authenticate, users: deps.users, spaceCapabilities: deps.spaceCapabilities }),
   ];
   for (const router of routers) {

@@ -38,6 +38,8 @@ export async function startTestWorker(): Promise<TestWorker> {
     lfs: core.lfs,
     users: core.users,
     tokens: core.tokens,
+    shares: core.shares,
+    importer: core.importer,
     logger,
     provider: { providerId: 'test-provider', name: 'test', domain: '127.0.0.1', version: '0.1.0' },
   });

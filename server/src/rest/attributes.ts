@@ -45,6 +45,12 @@ const DEFAULT_ATTRIBUTE_NAMES: readonly RestAttributeName[] = [
   'displayGid', 'displayUid', 'creationTime', 'atime', 'mtime', 'ctime', 'size', 'ownerUserId', 'hardlinkCount',
 ];
 
+/** Attributes shown for files reached through a share, where the file's owner and location stay private. */
+export const SHARE_ATTRIBUTE_NAMES: readonly RestAttributeName[] = [
+  'fileId', 'index', 'type', 'activePermissionsType', 'posixPermissions', 'name', 'conflictingName', 'parentFileId',
+  'creationTime', 'atime', 'mtime', 'ctime', 'size', 'directShareIds', 'symlinkValue', 'hasCustomMetadata',
+];
+
 /** Attributes that need more than the file's own document; the caller computes them only when selected. */
 export interface ComputedAttributes {
   hasCustomMetadata?: boolean;
@@ -66,15 +72,25 @@ export interface AttributeSelection {
 
 export const ALL_ATTRIBUTES: AttributeSelection = { names: DEFAULT_ATTRIBUTE_NAMES, xattrs: [] };
 
-/** Check requested attribute names; undefined selects the default set. */
-export function parseAttributeSelection(requested: readonly string[] | undefined): AttributeSelection {
-  if (requested === undefined) return ALL_ATTRIBUTES;
+const SHARED_DEFAULT: AttributeSelection = {
+  names: DEFAULT_ATTRIBUTE_NAMES.filter((name) => SHARE_ATTRIBUTE_NAMES.includes(name)),
+  xattrs: [],
+};
+
+/**
+ * Check requested attribute names; undefined selects the default set. For a file reached
+ * through a share (`shared`), only `SHARE_ATTRIBUTE_NAMES` and `xattr.<name>` may be requested.
+ */
+export function parseAttributeSelection(requested: readonly string[] | undefined, shared = false): AttributeSelection {
+  if (requested === undefined) return shared ? SHARED_DEFAULT : ALL_ATTRIBUTES;
 
   const names: RestAttributeName[] = [];
   const xattrs: string[] = [];
   for (const name of requested) {
     if (name.startsWith(XATTR_PREFIX) && name.length > XATTR_PREFIX.length) {
       xattrs.push(name.slice(XATTR_PREFIX.length));
+    } else if (shared && KNOWN.has(name) && !SHARE_ATTRIBUTE_NAMES.includes(name as RestAttributeName)) {
+      throw OpError.badValue('attributes', `attribute "${name}" is not available through a share; available: ${SHARE_ATTRIBUTE_NAMES.join(', ')}, xattr.<name>`);
     } else if (KNOWN.has(name)) {
       names.push(name as RestAttributeName);
     } else {

@@ -1,5 +1,5 @@
 import type Router from '@koa/router';
-import { OpError, type CreateFileRequest, type FileAttributes, type Identity, type LogicalFileSystem } from '@op-worker/core';
+import { decodeFileId, OpError, type CreateFileRequest, type FileAttributes, type Identity, type LogicalFileSystem } from '@op-worker/core';
 import { ApiError } from '../errors.js';
 import { declaredContentLength, hasRequestBody, sendFileContent } from '../http/content.js';
 import { readJsonBody } from '../http/json-body.js';
@@ -162,7 +162,7 @@ export function registerFileRoutes(router: Router<AppState>, lfs: LogicalFileSys
   router.get('/data/:id/children', async (ctx) => {
     const options = await listOptions(ctx);
     const who = identityOf(ctx);
-    const selection = parseAttributeSelection(splitNames(options.attributes));
+    const selection = parseAttributeSelection(splitNames(options.attributes), isShareScoped(fileIdParam(ctx)));
 
     const page = await lfs.listChildren(who, fileIdParam(ctx), {
       limit: options.limit,
@@ -179,7 +179,7 @@ export function registerFileRoutes(router: Router<AppState>, lfs: LogicalFileSys
     const options = body === undefined ? recursiveQuery(ctx.query) : recursiveBody(body);
     if (body !== undefined) noQuery(ctx.query);
     const who = identityOf(ctx);
-    const selection = parseAttributeSelection(splitNames(options.attributes));
+    const selection = parseAttributeSelection(splitNames(options.attributes), isShareScoped(fileIdParam(ctx)));
 
     const page = await lfs.listRecursive(who, fileIdParam(ctx), {
       limit: options.limit,
@@ -266,7 +266,8 @@ export function registerFileRoutes(router: Router<AppState>, lfs: LogicalFileSys
 
     const who = identityOf(ctx);
     const file = await lfs.getAttributes(who, fileIdParam(ctx));
-    ctx.body = await showAttributes(lfs, who, file, parseAttributeSelection(splitNames(options.attributes)));
+    const selection = parseAttributeSelection(splitNames(options.attributes), isShareScoped(file.fileId));
+    ctx.body = await showAttributes(lfs, who, file, selection);
   });
 
   router.put('/data/:id', async (ctx) => {
@@ -342,6 +343,15 @@ async function listOptions(ctx: AppContext): Promise<ListOptions> {
     throw OpError.badValue('token', 'option "token" cannot be combined with "index" or "offset"');
   }
   return options;
+}
+
+/** Tell whether a file id is share-scoped; a malformed id is left for the file system to reject. */
+function isShareScoped(fileId: string): boolean {
+  try {
+    return decodeFileId(fileId).shareId !== undefined;
+  } catch {
+    return false;
+  }
 }
 
 /** Attribute lists from a query string may be comma-separated or repeated. */

@@ -1,5 +1,5 @@
 import Router from '@koa/router';
-import type { LogicalFileSystem } from '@op-worker/core';
+import type { LogicalFileSystem, ShareService, StorageImporter } from '@op-worker/core';
 import type { Middleware } from 'koa';
 import { configurationBody, type ProviderInfo } from '../provider.js';
 import { wellFormedQueryMiddleware } from '../http/validate.js';
@@ -9,10 +9,17 @@ import { registerMetadataRoutes } from './metadata.js';
 import { registerSpaceRoutes } from './spaces.js';
 import { registerChangesRoutes } from './changes.js';
 import { registerDistributionRoutes } from './distribution.js';
+import { registerShareRoutes } from './shares.js';
+import { registerRegistrationRoute } from './register.js';
 
 export interface RestDependencies {
   lfs: LogicalFileSystem;
   provider: ProviderInfo;
+  /** Without it the `/shares` routes are not served. */
+  shares?: ShareService;
+  /** Without it `POST /data/register` is not served. */
+  importer?: StorageImporter;
+  /** Authentication that lets requests with share-scoped file ids through as the guest. */
   authenticate: Middleware<AppState>;
 }
 
@@ -28,16 +35,21 @@ export function createPublicRestRouter(provider: ProviderInfo): Router<AppState>
   return router;
 }
 
-/** Create the Oneprovider REST routes under `/api/v3/oneprovider`. Every one needs a token. */
+/**
+ * Create the Oneprovider REST routes under `/api/v3/oneprovider`. Every one needs a token,
+ * except reads of files through share-scoped ids.
+ */
 export function createRestRouter(deps: RestDependencies): Router<AppState> {
   const router = new Router<AppState>({ prefix: REST_PREFIX });
   router.use(deps.authenticate);
   router.use(wellFormedQueryMiddleware());
 
   registerSpaceRoutes(router, deps.lfs, deps.provider);
+  if (deps.importer) registerRegistrationRoute(router, deps.importer);
   registerFileRoutes(router, deps.lfs);
   registerMetadataRoutes(router, deps.lfs);
   registerDistributionRoutes(router, deps.lfs);
   registerChangesRoutes(router, deps.lfs);
+  if (deps.shares) registerShareRoutes(router, deps.shares);
   return router;
 }
