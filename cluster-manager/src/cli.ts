@@ -88,9 +88,10 @@ function buildProgram(): Command {
     .option('--data-dir <dir>', 'data folder; overrides "dataDir" of the description')
     .option('--only <managerId>', 'run only this manager of the description, e.g. on its own host')
     .option('--no-setup', 'skip creating the users, storages, spaces and tokens of the description')
+    .option('--free-ports', 'listen on free ports instead of the ports of the description', false)
     .option('--log-level <level>', `log level: ${LOG_LEVELS.join(', ')}`, parseLogLevel, 'info')
-    .action((file: string, options: { dataDir?: string; only?: string; setup: boolean; logLevel: string }) =>
-      runEnvironment({ file, dataDir: options.dataDir, only: options.only, setup: options.setup, logger: createLogger(options.logLevel) }),
+    .action((file: string, options: { dataDir?: string; only?: string; setup: boolean; freePorts: boolean; logLevel: string }) =>
+      runEnvironment({ file, ...options, logger: createLogger(options.logLevel) }),
     );
 
   return program;
@@ -98,7 +99,7 @@ function buildProgram(): Command {
 
 async function startCommand(options: StartOptions): Promise<void> {
   const managerId = options.nodeId ?? `${hostname()}-${process.pid}`;
-  const logger = createLogger(options.logLevel).child({ nodeId: managerId });
+  const logger = createLogger(options.logLevel);
   const manager = new ClusterManager({
     managerId,
     dataDir: path.resolve(options.dataDir),

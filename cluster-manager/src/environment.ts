@@ -120,6 +120,9 @@ export interface RunEnvironmentOptions {
   only?: string;
   /** False skips the setup step, e.g. in managers started by a parent `up` that already ran it. */
   setup?: boolean;
+  /** Listen on free ports instead of the ports of the description. */
+  freePorts?: boolean;
+  logLevel?: string;
   logger: Logger;
 }
 
@@ -144,18 +147,19 @@ export async function runEnvironment(options: RunEnvironmentOptions): Promise<vo
   if (selected.length === 0) throw new Error(`manager "${options.only}" is not in ${options.file}; it lists ${description.managers.map((m) => m.id).join(', ')}`);
 
   if (selected.length > 1) {
-    await runManagerProcesses(options.file, dataDir, selected.map((manager) => manager.id), options.logger);
+    const passed = [...(options.freePorts === true ? ['--free-ports'] : []), ...(options.logLevel === undefined ? [] : ['--log-level', options.logLevel])];
+    await runManagerProcesses(options.file, dataDir, selected.map((manager) => manager.id), passed, options.logger);
     return;
   }
 
   const [entry] = selected as [EnvironmentDescription['managers'][number]];
-  const logger = options.logger.child({ nodeId: entry.id });
+  const { logger } = options;
   const manager = new ClusterManager({
     managerId: entry.id,
     dataDir,
     host: description.host ?? '127.0.0.1',
-    port: entry.port ?? 0,
-    statusPort: entry.statusPort ?? 0,
+    port: options.freePorts === true ? 0 : (entry.port ?? 0),
+    statusPort: options.freePorts === true ? 0 : (entry.statusPort ?? 0),
     workerCount: entry.workers,
     workerEnv,
     leaseTtlMs: description.leaseTtlMs,
@@ -272,10 +276,10 @@ async function readTokenFile(file: string): Promise<TokenFile> {
  * their output prefixed with the manager id, pass SIGTERM and SIGINT on, and return when
  * all have exited.
  */
-async function runManagerProcesses(file: string, dataDir: string, ids: string[], logger: Logger): Promise<void> {
+async function runManagerProcesses(file: string, dataDir: string, ids: string[], options: string[], logger: Logger): Promise<void> {
   const bin = fileURLToPath(new URL('../../bin/op-cluster-manager.js', import.meta.url));
   const children: ChildProcess[] = ids.map((id) => {
-    const child = spawn(process.execPath, [bin, 'up', file, '--data-dir', dataDir, '--only', id, '--no-setup'], { stdio: ['ignore', 'pipe', 'inherit'] });
+    const child = spawn(process.execPath, [bin, 'up', file, '--data-dir', dataDir, '--only', id, '--no-setup', ...options], { stdio: ['ignore', 'pipe', 'inherit'] });
     child.stdout?.on('data', (chunk: Buffer) => {
       for (const line of chunk.toString().split('\n').filter(Boolean)) process.stdout.write(`[${id}] ${line}\n`);
     });

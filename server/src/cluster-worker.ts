@@ -1,6 +1,6 @@
 import cluster from 'node:cluster';
 import { createServer, type IncomingMessage, type RequestListener, type Server, type ServerResponse } from 'node:http';
-import type { AddressInfo } from 'node:net';
+import type { AddressInfo, Socket } from 'node:net';
 import { performance, type EventLoopUtilization } from 'node:perf_hooks';
 import type { Logger } from 'pino';
 
@@ -71,6 +71,16 @@ export interface ClusterWorker {
   runsSingletonWork(): boolean;
 }
 
+/** Requests on one connection of the shared port; times in milliseconds since the epoch. */
+interface ConnectionUse {
+  acceptedAtMs: number;
+  requests: number;
+  active: number;
+}
+
+/** How long a draining worker waits for the first request of a new connection, in milliseconds. */
+const FIRST_REQUEST_GRACE_MS = 2000;
+
 const HEALTH_PATHS = new Set(['/health', '/api/v3/oneprovider/health']);
 
 /** Return the cluster handle when this process was forked by `op-cluster-manager`, else undefined. */
@@ -83,6 +93,7 @@ export function joinClusterIfManaged(logger: Logger, env: NodeJS.ProcessEnv = pr
 
 class ManagedWorker implements ClusterWorker {
   private inFlight = 0;
+  private readonly connections = new Map<Socket, ConnectionUse>();
   private draining = false;
   private latestView: ClusterView | undefined;
   private readonly viewListeners = new Set<(view: ClusterView) => void>();
@@ -97,7 +108,15 @@ class ManagedWorker implements ClusterWorker {
   wrap(listener: RequestListener): RequestListener {
     return (request, response) => {
       this.inFlight += 1;
-      response.once('close', () => (this.inFlight -= 1));
+      const connection = this.connections.get(request.socket);
+      if (connection !== undefined) {
+        connection.requests += 1;
+        connection.active += 1;
+      }
+      response.once('close', () => {
+        this.inFlight -= 1;
+        if (connection !== undefined) connection.active -= 1;
+      });
       if (this.draining) response.shouldKeepAlive = false;
 
       if (request.method === 'GET' && HEALTH_PATHS.has(pathOf(request))) {
@@ -109,6 +128,10 @@ class ManagedWorker implements ClusterWorker {
   }
 
   async attach(server: Server, url: string, close: () => Promise<void>): Promise<void> {
+    server.on('connection', (socket: Socket) => {
+      this.connections.set(socket, { acceptedAtMs: Date.now(), requests: 0, active: 0 });
+      socket.once('close', () => this.connections.delete(socket));
+    });
     // The server's listener is already wrapped, so health-port requests count as in flight too.
     const healthServer = createServer(server.listeners('request')[0] as RequestListener);
     const address = server.address() as AddressInfo;
@@ -175,11 +198,11 @@ class ManagedWorker implements ClusterWorker {
 
     const closed = new Promise<void>((resolve) => server.close(() => resolve()));
     const deadline = Date.now() + deadlineMs;
-    while (this.inFlight > 0 && Date.now() < deadline) {
-      server.closeIdleConnections();
+    while (this.connections.size > 0 && Date.now() < deadline) {
+      this.closeIdleConnections();
       await sleep(50);
     }
-    if (this.inFlight > 0) this.logger.warn({ inFlightRequests: this.inFlight }, 'drain deadline passed; cutting off running requests');
+    if (this.connections.size > 0) this.logger.warn({ inFlightRequests: this.inFlight, connections: this.connections.size }, 'drain deadline passed; cutting off running requests');
 
     clearInterval(heartbeat);
     healthServer.close();
@@ -191,6 +214,19 @@ class ManagedWorker implements ClusterWorker {
     } catch (error) {
       this.logger.error({ err: error }, 'worker did not stop cleanly');
       process.exit(1);
+    }
+  }
+
+  /**
+   * Close connections with no request running. A connection that has not sent its first
+   * request yet gets a grace period, because its request may already be on the way; Node's
+   * own `closeIdleConnections` would cut it off and fail that request.
+   */
+  private closeIdleConnections(): void {
+    const now = Date.now();
+    for (const [socket, connection] of this.connections) {
+      if (connection.active > 0) continue;
+      if (connection.requests > 0 || now - connection.acceptedAtMs > FIRST_REQUEST_GRACE_MS) socket.destroy();
     }
   }
 

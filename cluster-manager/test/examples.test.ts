@@ -1,0 +1,70 @@
+import test from 'ava';
+import { once } from 'node:events';
+import { readFile, stat } from 'node:fs/promises';
+import path from 'node:path';
+import { API, EXAMPLES, getStatus, httpRequest, sha256, spaceDirId, spawnManager, tempDir, waitFor } from './helpers.js';
+
+type Tokens = Record<string, Record<string, string>>;
+
+async function readTokens(dataDir: string): Promise<Tokens> {
+  return JSON.parse(await readFile(path.join(dataDir, 'tokens.json'), 'utf8')) as Tokens;
+}
+
+test('single-provider example serves its space', async (t) => {
+  const dataDir = path.join(await tempDir(t, 'op-cm-single-'), 'data');
+  const manager = await spawnManager(t, ['up', path.join(EXAMPLES, 'single-provider.json'), '--data-dir', dataDir, '--free-ports']);
+
+  const tokens = await readTokens(dataDir);
+  t.is((await stat(path.join(dataDir, 'tokens.json'))).mode & 0o777, 0o600);
+  const alice = tokens['alice']?.['alice-laptop'] ?? '';
+  const bob = tokens['bob']?.['bob-laptop'] ?? '';
+  t.truthy(alice);
+  t.truthy(bob);
+
+  const dirId = await spaceDirId(manager.url, alice, 'projects');
+  const content = Buffer.from('shared by alice\n');
+  const upload = await httpRequest('PUT', `${manager.url}${API}/data/${dirId}/path/notes.txt`, { 'X-Auth-Token': alice }, content);
+  t.is(upload.status, 201);
+  const { fileId } = JSON.parse(upload.body.toString()) as { fileId: string };
+  const download = await httpRequest('GET', `${manager.url}${API}/data/${fileId}/content`, { 'X-Auth-Token': bob });
+  t.is(download.status, 200);
+  t.is(sha256(download.body), sha256(content));
+
+  const status = await getStatus(manager.statusUrl);
+  t.is(status.managerId, 'host-a');
+  t.is(status.workers.length, 2);
+  t.is(status.cluster.status, 'healthy');
+  const configuration = JSON.parse((await httpRequest('GET', `${manager.url}${API}/configuration`, {})).body.toString()) as { providerId: string };
+  t.is(configuration.providerId, 'example-provider');
+});
+
+test('two-hosts example shares one provider', async (t) => {
+  const dataDir = path.join(await tempDir(t, 'op-cm-two-'), 'data');
+  const parent = await spawnManager(t, ['up', path.join(EXAMPLES, 'two-hosts.json'), '--data-dir', dataDir, '--free-ports'], 2);
+  const urls = Object.fromEntries([...parent.output().matchAll(/\[(host-[ab])\] op-cluster-manager serving on (\S+)/g)].map((match) => [match[1], match[2]]));
+  const statusUrls = Object.fromEntries([...parent.output().matchAll(/\[(host-[ab])\] status on (\S+)\/status/g)].map((match) => [match[1], match[2]]));
+  t.truthy(urls['host-a']);
+  t.truthy(urls['host-b']);
+
+  const alice = (await readTokens(dataDir))['alice']?.['alice-laptop'] ?? '';
+  const dirId = await spaceDirId(urls['host-a']!, alice, 'projects');
+  const content = Buffer.from('written through host-a\n');
+  const upload = await httpRequest('PUT', `${urls['host-a']}${API}/data/${dirId}/path/shared.txt`, { 'X-Auth-Token': alice }, content);
+  t.is(upload.status, 201);
+  const { fileId } = JSON.parse(upload.body.toString()) as { fileId: string };
+  const download = await httpRequest('GET', `${urls['host-b']}${API}/data/${fileId}/content`, { 'X-Auth-Token': alice });
+  t.is(sha256(download.body), sha256(content));
+
+  const status = await waitFor('both managers in the view', 15_000, async () => {
+    const report = await getStatus(statusUrls['host-b']!);
+    return report.managers.filter((manager) => manager.live).length === 2 && report.cluster.readyWorkers === 4 ? report : undefined;
+  });
+  t.is(status.cluster.status, 'healthy');
+  t.true(status.leader?.managerId === 'host-a' || status.leader?.managerId === 'host-b');
+  t.is(status.workers.length, 4);
+
+  const exited = once(parent.child, 'exit');
+  parent.child.kill('SIGTERM');
+  const [code] = (await exited) as [number | null];
+  t.is(code, 0);
+});
