@@ -8,6 +8,7 @@ import type { Clock } from '../tokens.js';
 import { ACCESS_MASK, ACCESS_POSIX_BITS, ANCESTOR_ACCESS, isWriteAccess, type FileAccess } from './access.js';
 import { ACL_XATTR_NAME, aclAllows, aclFromXattr } from './acl.js';
 import { SpaceMembership, type SpaceAccess } from './membership.js';
+import type { SpacePrivilege } from './privileges.js';
 
 /** A file as an operation reached it. */
 export interface AuthzTarget {
@@ -70,8 +71,8 @@ export class Authorizer {
     }
     if (spaceAccess.bypass) return;
 
-    const privilege = isWriteAccess(access) ? 'space_write_data' : 'space_read_data';
-    if (!spaceAccess.privileges.has(privilege)) {
+    const privilege = requiredPrivilege(access);
+    if (privilege !== undefined && !spaceAccess.privileges.has(privilege)) {
       throw denied(`user "${who.userId}" lacks the ${privilege} privilege in space "${file.space.name}"`, access, file.doc);
     }
     await this.checkFilePermissions(who, file.doc, spaceAccess, access);
@@ -174,6 +175,18 @@ export class Authorizer {
     const xattrs = await this.store.get<XattrsDoc>(COLLECTIONS.xattrs, doc.uuid);
     return aclFromXattr(xattrs?.value[ACL_XATTR_NAME]);
   }
+}
+
+/**
+ * The space privilege an access needs: `space_write_data` for changes, `space_read_data`
+ * for reading content, listings and metadata. Finding a file (traverse, attributes)
+ * needs membership only, so a member without `space_read_data` can still reach files to
+ * write them.
+ */
+function requiredPrivilege(access: FileAccess): SpacePrivilege | undefined {
+  if (isWriteAccess(access)) return 'space_write_data';
+  if (access === 'traverse' || access === 'read_attributes') return undefined;
+  return 'space_read_data';
 }
 
 /** Whether one class of POSIX bits (0 to 7) grants `access`. */
