@@ -16,7 +16,7 @@ export type DataEventListener<K extends DataEventName> = (event: DataEvents[K]) 
 
 /**
  * The one dispatch point of data events inside a worker. Listeners run in order of
- * subscription and are awaited, so an emitter knows its event was handled; a listener
+ * subscription and are awaited, so `emit` resolves after every listener ran; a listener
  * that throws is logged and does not stop the others or fail the emitter.
  */
 export class EventBus {

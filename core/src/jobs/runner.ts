@@ -19,7 +19,7 @@ export interface JobDoc<P = unknown, R = unknown> {
   kind: string;
   state: JobState;
   params: P;
-  /** What the handler recorded so far; a resumed run starts from it. */
+  /** Progress the handler recorded so far; a resumed run starts from it. */
   progress?: R;
   cancelRequested: boolean;
   /** How many times a worker started it; above 1 after a resume. */
@@ -30,7 +30,7 @@ export interface JobDoc<P = unknown, R = unknown> {
   finishedMs?: number;
 }
 
-/** What a handler gets for one run of a job. */
+/** Arguments of a handler for one run of a job. */
 export interface JobContext<P, R> {
   job: JobDoc<P, R>;
   /** Aborted when a cancel is requested or this worker lost the lease. */
@@ -41,7 +41,7 @@ export interface JobContext<P, R> {
 }
 
 /**
- * Runs one kind of job. Throwing fails the job; a handler that sees `signal` aborted
+ * Runs one kind of job. Throwing fails the job; a handler whose `signal` is aborted
  * should stop soon, and the job then ends `cancelled` (or stays queued when the lease
  * was lost, for another worker to resume).
  */

@@ -56,8 +56,8 @@ const RECONCILE_JOB = 'qos-reconcile';
 /**
  * QoS requirements: a parsed expression over storage QoS parameters and a number of
  * replicas, on a file or directory and everything below it (files created later
- * included). Each requirement picks its storages once; a traverse job replicates the
- * existing files onto them, and a reconcile job follows every change of a file below.
+ * included). Each requirement picks its storages once. A traverse job replicates the
+ * existing files onto them, and a reconcile job runs after every change of a file below.
  * A requirement that too few storages match is impossible until storages change.
  */
 export class QosService {

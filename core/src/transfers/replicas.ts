@@ -18,7 +18,7 @@ export interface ReplicateOptions {
   onChunk?: (bytes: number) => Promise<void> | void;
 }
 
-/** Why an eviction left a replica in place, or `evicted`. */
+/** Result of one eviction: `evicted`, or the reason the replica stayed. */
 export type EvictionOutcome = 'evicted' | 'absent' | 'lastReplica' | 'protected';
 
 /** Decides whether a replica of a file on a storage is kept for a QoS requirement. */
@@ -147,8 +147,8 @@ export class ReplicaEngine {
       },
     );
 
-    // A write that raced with this copy changed the file document; its invalidation may
-    // have run before the range above was recorded, so take the range back.
+    // A write that raced with this copy changed the file document. Its invalidation may
+    // have run before the range above was recorded, so the range is taken back.
     const after = await this.store.get<FileDoc>(COLLECTIONS.file, doc.uuid);
     if (after?.version === fileVersion) return true;
     await updateDocument<FileLocationDoc>(this.store, COLLECTIONS.location, key, (location) => {
