@@ -10,9 +10,9 @@ import { runEnvironment } from './environment.js';
 import { runManager } from './run-manager.js';
 
 /**
- * The `op-cluster-manager` command line. `start` runs a manager in the foreground;
- * `status` and `rolling-restart` talk to running managers through their status
- * endpoints, found with `--url` or in the membership records of `--data-dir`.
+ * The `op-cluster-manager` command line. `start` runs a manager in the foreground.
+ * `status` and `rolling-restart` send requests to the status endpoints of running
+ * managers, found with `--url` or in the membership records of `--data-dir`.
  */
 
 const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'];
@@ -168,7 +168,7 @@ function requireDataDir(dataDir: string | undefined): string {
   return dataDir;
 }
 
-/** A pino logger writing JSON lines to stderr, so stdout carries only the command's output. */
+/** Create a pino logger that writes JSON lines to stderr, so stdout carries only the command's output. */
 export function createLogger(level: string): Logger {
   return pino({ level, base: { pid: process.pid } }, pino.destination(2));
 }

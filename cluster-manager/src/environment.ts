@@ -11,9 +11,9 @@ import { runManager } from './run-manager.js';
 
 /**
  * `op-cluster-manager up <file>`: bring up a provider from a JSON environment
- * description. The setup step creates what the description lists and is missing (users,
- * storages, spaces with members and supports, access tokens); then each manager starts
- * its workers. Tokens are written to `<dataDir>/tokens.json` (mode 0600), by user name
+ * description. The setup step creates the users, storages, spaces (with members and
+ * supports) and access tokens that the description lists and the store lacks. Then each
+ * manager starts its workers. Tokens are written to `<dataDir>/tokens.json` (mode 0600), by user name
  * and token name, and reused on the next run while they verify.
  */
 export interface EnvironmentDescription {

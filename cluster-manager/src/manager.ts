@@ -16,7 +16,7 @@ const METADATA_FILE = 'metadata.db';
 export interface ManagerOptions {
   /** Node id of this manager, unique in the cluster. */
   managerId: string;
-  /** Data folder of the workers; its SQLite store also holds the membership records. */
+  /** Data folder of the workers. Its SQLite store also contains the membership records. */
   dataDir: string;
   host: string;
   /** Shared port of the workers; 0 picks a free one. */
@@ -38,7 +38,7 @@ export interface ManagerOptions {
 
 export const DEFAULT_LEASE_TTL_MS = 5_000;
 
-/** What `GET /status` returns. Times are milliseconds since the epoch. */
+/** Body of `GET /status`. Times are milliseconds since the epoch. */
 export interface StatusReport {
   managerId: string;
   pid: number;
@@ -176,8 +176,8 @@ export class ClusterManager {
 }
 
 /**
- * The cluster is healthy when every live manager has all its workers ready; this
- * manager's own counts are fresher than its stored record, so they replace it.
+ * Compute the cluster's health: healthy when every live manager has all its workers
+ * ready. This manager's own counts are fresher than its stored record, so they replace it.
  */
 function clusterHealth(
   managers: Array<NodeRecord & { live: boolean }>,

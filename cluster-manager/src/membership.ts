@@ -6,8 +6,8 @@ import type { WorkerStatus } from './supervisor.js';
 /**
  * Cluster membership kept in the metadata store, so managers on several hosts see each
  * other. Each manager writes a record for itself and one for each of its workers on
- * every tick, with an expiry of `ttlMs`; a record whose expiry passed is a node that is
- * down, and the same node id writing again is a node that rejoined. Worker records are
+ * every tick, with an expiry of `ttlMs`. A record whose expiry passed is a node that is
+ * down. The same node id writing again is a node that rejoined. Worker records are
  * written by their manager from the worker's IPC heartbeats, so a worker that stops
  * sending heartbeats stops being refreshed. One manager holds the leader lease; it
  * chooses the worker that runs singleton work and records the choice.
@@ -66,12 +66,12 @@ export interface SingletonAssignment {
   assignedAtMs: number;
 }
 
-/** What a manager knows of the whole cluster after its last tick. */
+/** The whole cluster as one manager saw it at its last tick. */
 export interface MembershipView {
   leaderId?: string;
   leaderExpiresAtMs?: number;
   isLeader: boolean;
-  /** Every record, live or expired; `live` says which. */
+  /** Every record, live or expired, with `live` set on the live ones. */
   nodes: Array<NodeRecord & { live: boolean }>;
   singleton?: SingletonAssignment;
 }
@@ -187,7 +187,7 @@ export class Membership extends EventEmitter<{ view: [MembershipView]; leadershi
     };
   }
 
-  /** A worker's record lives `ttlMs` from its last IPC heartbeat, so a hung worker expires. */
+  /** Build a worker's record, which expires `ttlMs` after its last IPC heartbeat so that a hung worker expires. */
   private workerRecord(worker: WorkerStatus, now: number): NodeRecord {
     const heartbeatAtMs = worker.lastHeartbeatAtMs ?? now;
     const alive = worker.state === 'ready' || worker.state === 'starting' || worker.state === 'draining';
@@ -245,8 +245,8 @@ export class Membership extends EventEmitter<{ view: [MembershipView]; leadershi
   }
 
   /**
-   * The leader keeps the singleton work on one live, ready worker: it keeps the current
-   * choice while that worker is live, else picks the first ready worker by node id.
+   * Return the singleton assignment. On the leader, first keep it on one live, ready
+   * worker: the current choice while it is live, else the first ready worker by node id.
    */
   private async readOrAssignSingleton(nodes: Array<NodeRecord & { live: boolean }>): Promise<SingletonAssignment | undefined> {
     const { store, managerId, logger } = this.options;

@@ -6,8 +6,8 @@ import { RestartPolicy, type RestartPolicyOptions } from './restart-policy.js';
 
 /**
  * Runs N op-worker processes on this host as `node:cluster` workers that share one
- * listening port, and keeps them alive: a worker that exits, stops sending heartbeats or
- * fails its health checks is killed and restarted with backoff; a crash loop gives the
+ * listening port, and keeps them alive. A worker that exits, stops sending heartbeats or
+ * fails its health checks is killed and restarted with backoff. A crash loop gives the
  * slot up. `rollingRestart` replaces workers one at a time, starting each replacement
  * before draining the worker it replaces. Only one Supervisor may exist per process,
  * because node:cluster's primary settings are process-wide.
@@ -58,7 +58,7 @@ export type WorkerState = 'starting' | 'ready' | 'draining' | 'backoff' | 'faile
 export interface WorkerExit {
   code: number | null;
   signal: string | null;
-  /** Why the manager killed it, or how it exited on its own. */
+  /** Reason the manager killed it, or how it exited on its own. */
   reason: string;
   atMs: number;
 }

@@ -7,13 +7,10 @@ import type { Logger } from 'pino';
 /**
  * The worker side of `op-cluster-manager`. A worker forked by the manager (a `node:cluster`
  * worker) sends heartbeats with its load over IPC, serves the same application on a
- * private port for the manager's health checks, answers `/health` with the cluster's
- * state, and drains its requests when the manager asks it to stop. A worker started on
+ * private port for the manager's health checks, returns the cluster's state from
+ * `/health`, and drains its requests when the manager requests a stop. A worker started on
  * its own is not affected: `joinClusterIfManaged` then returns undefined.
  */
-
-/** Prefix of every IPC message type of the cluster protocol. */
-export const CLUSTER_MESSAGE_PREFIX = 'op-cluster:';
 
 /** Environment variables the manager sets on each worker it forks. */
 export const CLUSTER_ENVIRONMENT = {
@@ -25,14 +22,14 @@ const DEFAULT_HEARTBEAT_INTERVAL_MS = 500;
 
 /** Load of one worker, sent with every heartbeat. */
 export interface WorkerLoad {
-  /** Requests received and not yet answered. */
+  /** Requests received and not yet responded to. */
   inFlightRequests: number;
   /** Fraction of time, 0 to 1, the event loop was busy since the previous heartbeat. */
   eventLoopUtilization: number;
   rssBytes: number;
 }
 
-/** What the manager tells each worker about the cluster; sent on every change. */
+/** Cluster state the manager sends to each worker on every change. */
 export interface ClusterView {
   /** `healthy` when every worker the cluster expects is ready, else `degraded`. */
   status: 'healthy' | 'degraded';
