@@ -79,8 +79,12 @@ export const WRITE_ACCESS: ReadonlySet<FileAccess> = new Set<FileAccess>([
   'write_acl',
 ]);
 
-/** Access allowed on the ancestors of a path a token is restricted to: enough to find and list the way down. */
-export const ANCESTOR_ACCESS: ReadonlySet<FileAccess> = new Set<FileAccess>(['list_container', 'traverse', 'read_attributes']);
+/**
+ * Access allowed on the ancestors of a path a token is restricted to: enough to find and
+ * list the way down. Reading metadata is included because a CDMI container read returns
+ * the container's metadata with its children.
+ */
+export const ANCESTOR_ACCESS: ReadonlySet<FileAccess> = new Set<FileAccess>(['list_container', 'traverse', 'read_attributes', 'read_metadata']);
 
 export function isWriteAccess(access: FileAccess): boolean {
   return WRITE_ACCESS.has(access);
