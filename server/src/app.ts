@@ -12,6 +12,8 @@ import { requestIdMiddleware } from './middleware/request-id.js';
 import { configurationBody, type ProviderInfo } from './provider.js';
 import { createPublicRestRouter, createRestRouter } from './rest/router.js';
 import { isShareScopedRequest } from './rest/shares.js';
+import { buildOpenApiDocument, type OpenApiDocument } from './openapi/document.js';
+import { OPENAPI_PATH, ROUTE_DOCS } from './openapi/route-docs.js';
 import type { AppState } from './state.js';
 
 export interface AppDependencies {
@@ -41,12 +43,25 @@ export function createApp(deps: AppDependencies): Koa<AppState> {
   app.on('error', (error: unknown, ctx?: { state?: Partial<AppState> }) => {
     (ctx?.state?.log ?? deps.logger).warn({ err: error }, 'response failed after it started');
   });
-  const authenticate = authMiddleware({ tokens: deps.tokens, users: deps.users });
-  const restAuthenticate = authMiddleware({ tokens: deps.tokens, users: deps.users, allowGuest: isShareScopedRequest });
 
   app.use(requestIdMiddleware(deps.logger));
   app.use(accessLogMiddleware());
   app.use(errorMiddleware());
+
+  for (const router of createRouters(deps)) {
+    app.use(router.routes());
+    app.use(router.allowedMethods({ throw: true }));
+  }
+  return app;
+}
+
+/**
+ * Create every router the application serves, in the order they are tried. The first
+ * serves the OpenAPI document, which lists the routes of all of them, itself included.
+ */
+export function createRouters(deps: AppDependencies): Router<AppState>[] {
+  const authenticate = authMiddleware({ tokens: deps.tokens, users: deps.users });
+  const restAuthenticate = authMiddleware({ tokens: deps.tokens, users: deps.users, allowGuest: isShareScopedRequest });
 
   const service = new Router<AppState>();
   service.get('/health', (ctx) => {
@@ -56,17 +71,22 @@ export function createApp(deps: AppDependencies): Koa<AppState> {
     ctx.body = configurationBody(deps.provider);
   });
 
+  const openapi = new Router<AppState>();
   const adminRouters = deps.admin ? [createAdminRouter({ ...deps.admin, authenticate })] : [];
   const routers = [
+    openapi,
     ...adminRouters,
     service,
     createPublicRestRouter(deps.provider),
     createRestRouter({ lfs: deps.lfs, provider: deps.provider, shares: deps.shares, importer: deps.importer, authenticate: restAuthenticate }),
     createCdmiRouter({ lfs: deps.lfs, authenticate, users: deps.users, spaceCapabilities: deps.spaceCapabilities }),
   ];
-  for (const router of routers) {
-    app.use(router.routes());
-    app.use(router.allowedMethods({ throw: true }));
-  }
-  return app;
+
+  // Built on first use, when every router has all of its routes.
+  let document: OpenApiDocument | undefined;
+  openapi.get(OPENAPI_PATH, (ctx) => {
+    document ??= buildOpenApiDocument(routers, ROUTE_DOCS, { title: 'op-worker', version: deps.provider.version });
+    ctx.body = document;
+  });
+  return routers;
 }

@@ -16,7 +16,7 @@ export interface AdminDependencies {
 /** Options of a storage that belong to the storage record; every other option goes to the helper's configuration. */
 const RECORD_OPTIONS = new Set(['type', 'importedStorage', 'readonly', 'qosParameters', 'storagePathType', 'name']);
 
-const addStoragesBody = bodyValidator<Record<string, Record<string, unknown>>>({
+export const addStoragesBody = bodyValidator<Record<string, Record<string, unknown>>>({
   type: 'object',
   minProperties: 1,
   additionalProperties: {
@@ -38,7 +38,7 @@ interface SupportRequest {
   storageId: string;
 }
 
-const supportBody = bodyValidator<SupportRequest>({
+export const supportBody = bodyValidator<SupportRequest>({
   type: 'object',
   properties: {
     token: { type: 'string', minLength: 1 },

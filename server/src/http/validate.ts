@@ -12,21 +12,24 @@ import { ApiError } from '../errors.js';
 const queryAjv = new Ajv({ coerceTypes: 'array', useDefaults: true, allErrors: false, strict: true });
 const bodyAjv = new Ajv({ coerceTypes: false, useDefaults: true, allErrors: false, strict: true });
 
-export type Validator<T> = (value: unknown) => T;
+/** A compiled validator; `schema` is the JSON schema it checks, which the OpenAPI document shows. */
+export type Validator<T> = ((value: unknown) => T) & { readonly schema: object };
 
 /** Compile a query-string schema; the result returns a coerced copy of the query. */
 export function queryValidator<T>(schema: object): Validator<T> {
   const validate = queryAjv.compile<T>(schema);
-  return (value) => {
+  const validator = (value: unknown): T => {
     const copy = { ...(value as Record<string, unknown>) };
     return check(validate, copy, 'query parameter');
   };
+  return Object.assign(validator, { schema });
 }
 
 /** Compile a JSON body schema. */
 export function bodyValidator<T>(schema: object): Validator<T> {
   const validate = bodyAjv.compile<T>(schema);
-  return (value) => check(validate, value, 'body field');
+  const validator = (value: unknown): T => check(validate, value, 'body field');
+  return Object.assign(validator, { schema });
 }
 
 function check<T>(validate: ValidateFunction<T>, value: unknown, where: string): T {

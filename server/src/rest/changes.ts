@@ -17,7 +17,7 @@ interface ChangesQuery {
   last_seq?: number;
 }
 
-const changesQuery = queryValidator<ChangesQuery>({
+export const changesQuery = queryValidator<ChangesQuery>({
   type: 'object',
   properties: { timeout: { type: 'integer', minimum: 0 }, last_seq: { type: 'integer', minimum: 0 } },
   additionalProperties: false,
@@ -49,7 +49,7 @@ interface ChangesSpec {
   customMetadata?: DocumentSpec & { exists?: string[] };
 }
 
-const changesBody = bodyValidator<ChangesSpec>({
+export const changesBody = bodyValidator<ChangesSpec>({
   type: 'object',
   properties: {
     triggers: { type: 'array', items: { type: 'string', enum: ['fileMeta', 'fileLocation', 'times', 'customMetadata'] } },

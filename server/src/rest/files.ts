@@ -36,7 +36,7 @@ const createTypeProperties = {
   target_file_path: { type: 'string', minLength: 1 },
 };
 
-const createQuery = queryValidator<CreateQuery>({
+export const createQuery = queryValidator<CreateQuery>({
   type: 'object',
   properties: {
     name: { type: 'string', minLength: 1 },
@@ -55,7 +55,7 @@ interface CreateAtPathQuery {
   target_file_path?: string;
 }
 
-const createAtPathQuery = queryValidator<CreateAtPathQuery>({
+export const createAtPathQuery = queryValidator<CreateAtPathQuery>({
   type: 'object',
   properties: {
     ...createTypeProperties,
@@ -81,8 +81,8 @@ const listProperties = {
   attributes: { type: 'array', items: { type: 'string' } },
   tuneForLargeContinuousListing: { type: 'boolean' },
 };
-const listQuery = queryValidator<ListOptions>({ type: 'object', properties: listProperties, additionalProperties: false });
-const listBody = bodyValidator<ListOptions>({ type: 'object', properties: listProperties, additionalProperties: false });
+export const listQuery = queryValidator<ListOptions>({ type: 'object', properties: listProperties, additionalProperties: false });
+export const listBody = bodyValidator<ListOptions>({ type: 'object', properties: listProperties, additionalProperties: false });
 
 interface AttributesOptions {
   attributes?: string[];
@@ -103,8 +103,8 @@ const recursiveProperties = {
   prefix: { type: 'string' },
   attributes: { type: 'array', items: { type: 'string' } },
 };
-const recursiveQuery = queryValidator<RecursiveOptions>({ type: 'object', properties: recursiveProperties, additionalProperties: false });
-const recursiveBody = bodyValidator<RecursiveOptions>({ type: 'object', properties: recursiveProperties, additionalProperties: false });
+export const recursiveQuery = queryValidator<RecursiveOptions>({ type: 'object', properties: recursiveProperties, additionalProperties: false });
+export const recursiveBody = bodyValidator<RecursiveOptions>({ type: 'object', properties: recursiveProperties, additionalProperties: false });
 
 /** A recursive listing always shows each file's relative path. */
 function withPath(selection: AttributeSelection): AttributeSelection {
@@ -112,10 +112,10 @@ function withPath(selection: AttributeSelection): AttributeSelection {
 }
 
 const attributesProperties = { attributes: { type: 'array', items: { type: 'string' } } };
-const attributesQuery = queryValidator<AttributesOptions>({ type: 'object', properties: attributesProperties, additionalProperties: false });
-const attributesBody = bodyValidator<AttributesOptions>({ type: 'object', properties: attributesProperties, additionalProperties: false });
+export const attributesQuery = queryValidator<AttributesOptions>({ type: 'object', properties: attributesProperties, additionalProperties: false });
+export const attributesBody = bodyValidator<AttributesOptions>({ type: 'object', properties: attributesProperties, additionalProperties: false });
 
-const setAttributesBody = bodyValidator<{ mode: string }>({
+export const setAttributesBody = bodyValidator<{ mode: string }>({
   type: 'object',
   properties: { mode: { type: 'string', pattern: '^0?[0-7]{1,4}$' } },
   required: ['mode'],
@@ -126,13 +126,13 @@ interface OffsetQuery {
   offset?: number;
 }
 
-const updateContentQuery = queryValidator<OffsetQuery>({
+export const updateContentQuery = queryValidator<OffsetQuery>({
   type: 'object',
   properties: { offset: { type: 'integer', minimum: 0 } },
   additionalProperties: false,
 });
 
-const downloadQuery = queryValidator<{ follow_symlinks?: boolean }>({
+export const downloadQuery = queryValidator<{ follow_symlinks?: boolean }>({
   type: 'object',
   properties: { follow_symlinks: { type: 'boolean' } },
   additionalProperties: false,

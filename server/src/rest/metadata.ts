@@ -22,7 +22,7 @@ interface GetXattrsQuery {
   resolve_symlink: boolean;
 }
 
-const getXattrsQuery = queryValidator<GetXattrsQuery>({
+export const getXattrsQuery = queryValidator<GetXattrsQuery>({
   type: 'object',
   properties: {
     attribute: { type: 'string', minLength: 1 },
@@ -33,15 +33,15 @@ const getXattrsQuery = queryValidator<GetXattrsQuery>({
   additionalProperties: false,
 });
 
-const symlinkQuery = queryValidator<{ resolve_symlink: boolean }>({
+export const symlinkQuery = queryValidator<{ resolve_symlink: boolean }>({
   type: 'object',
   properties: { resolve_symlink: { type: 'boolean', default: true } },
   additionalProperties: false,
 });
 
-const setXattrsBody = bodyValidator<Record<string, JsonValue>>({ type: 'object', minProperties: 1 });
+export const setXattrsBody = bodyValidator<Record<string, JsonValue>>({ type: 'object', minProperties: 1 });
 
-const removeXattrsBody = bodyValidator<{ keys: string[] }>({
+export const removeXattrsBody = bodyValidator<{ keys: string[] }>({
   type: 'object',
   properties: { keys: { type: 'array', items: { type: 'string', minLength: 1 }, minItems: 1 } },
   required: ['keys'],
@@ -55,7 +55,7 @@ interface JsonMetadataQuery {
   resolve_symlink: boolean;
 }
 
-const jsonMetadataQuery = queryValidator<JsonMetadataQuery>({
+export const jsonMetadataQuery = queryValidator<JsonMetadataQuery>({
   type: 'object',
   properties: {
     filter_type: { type: 'string', enum: ['keypath'] },

@@ -28,7 +28,7 @@ interface RegisterBody {
 const POSIX_ID = { anyOf: [{ type: 'integer', minimum: 0 }, { type: 'string', pattern: '^[0-9]{1,10}$' }] };
 const SECONDS = { type: 'integer', minimum: 0 };
 
-const registerBody = bodyValidator<RegisterBody>({
+export const registerBody = bodyValidator<RegisterBody>({
   type: 'object',
   properties: {
     spaceId: { type: 'string', minLength: 1 },

@@ -13,7 +13,7 @@ interface CreateShareBody {
   fileId?: string;
 }
 
-const createShareBody = bodyValidator<CreateShareBody>({
+export const createShareBody = bodyValidator<CreateShareBody>({
   type: 'object',
   properties: {
     name: { type: 'string', minLength: 1 },
@@ -25,7 +25,7 @@ const createShareBody = bodyValidator<CreateShareBody>({
   additionalProperties: false,
 });
 
-const updateShareBody = bodyValidator<{ name?: string; description?: string }>({
+export const updateShareBody = bodyValidator<{ name?: string; description?: string }>({
   type: 'object',
   properties: {
     name: { type: 'string', minLength: 1 },
