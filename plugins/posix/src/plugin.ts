@@ -97,8 +97,14 @@ export class PosixHelper implements StorageHelper {
     return this.guard(storagePath, async (absolute) => toStorageStat(await lstat(absolute)));
   }
 
+  /** The hot path of downloads: the parent check may be recent, the opened file is checked exactly. */
   read(storagePath: string, range?: ByteRange): Promise<Readable> {
-    return this.guard(storagePath, (absolute) => openReadStream(absolute, range));
+    const root = this.root;
+    return this.guard(
+      storagePath,
+      (absolute) => openReadStream(absolute, range, (handle) => root.assertOpenedInside(handle)),
+      () => root.resolveForRead(storagePath),
+    );
   }
 
   write(storagePath: string, data: Readable, options: WriteOptions = {}): Promise<WriteResult> {
@@ -200,10 +206,14 @@ export class PosixHelper implements StorageHelper {
     // Every call opens and closes its own file handles, so nothing stays open.
   }
 
-  /** Resolve the path inside the root, run `call`, and map whatever it throws. */
-  private async guard<T>(storagePath: string, call: (absolute: string) => Promise<T>): Promise<T> {
+  /** Resolve the path inside the root (with `resolve`, or `root.resolve`), run `call`, and map whatever it throws. */
+  private async guard<T>(
+    storagePath: string,
+    call: (absolute: string) => Promise<T>,
+    resolve?: () => Promise<string>,
+  ): Promise<T> {
     try {
-      const absolute = await this.root.resolve(storagePath);
+      const absolute = await (resolve ? resolve() : this.root.resolve(storagePath));
       return await call(absolute);
     } catch (error) {
       throw toStorageError(error, { path: storagePath });

@@ -151,3 +151,21 @@ test('root directory cannot be removed', async (t) => {
 
   t.is((error as StorageError | undefined)?.kind, 'PermissionDenied');
 });
+
+test('a directory swapped for a link right after a read is not read through', async (t) => {
+  const { helper, base, root } = await createFixture();
+  t.teardown(() => rm(base, { recursive: true, force: true }));
+  const directory = path.join(root, 'swapped');
+  await mkdir(directory);
+  await writeFile(path.join(directory, 'secret'), 'inside');
+  t.is((await readFile(path.join(directory, 'secret'), 'utf8')), 'inside');
+
+  // The first read checks the parent and remembers it; the swap happens within that memory.
+  const first = await helper.read('swapped/secret');
+  first.resume();
+  await rm(directory, { recursive: true });
+  await symlink(path.join(base, 'outside'), directory);
+
+  await rejects(t, helper.read('swapped/secret'), 'small read');
+  await rejects(t, helper.read('swapped/secret', { offset: 1, length: 3 }), 'ranged read');
+});

@@ -7,10 +7,18 @@ import type { AppContext } from '../state.js';
 
 /**
  * File downloads with HTTP ranges, and the request facts that uploads need. Bodies are
- * streamed in both directions; nothing here buffers file content.
+ * streamed in both directions, except that a download of at most `BUFFERED_BODY_BYTES`
+ * is collected into one buffer.
  */
 
 const OCTET_STREAM = 'application/octet-stream';
+
+/**
+ * Largest download body collected into one buffer before the response starts, in bytes.
+ * Koa pipes a stream body through `stream.pipeline`, whose cost per response (an
+ * AbortController and listeners) outweighs sending a few KiB.
+ */
+export const BUFFERED_BODY_BYTES = 64 * 1024;
 
 export interface DownloadTarget {
   fileId: string;
@@ -37,8 +45,7 @@ export async function sendFileContent(
     const result = await lfs.read(who, target.fileId);
     ctx.status = 200;
     ctx.type = OCTET_STREAM;
-    ctx.length = result.fileSize;
-    ctx.body = result.stream;
+    await setBody(ctx, result.stream, result.fileSize);
     return;
   }
 
@@ -60,12 +67,35 @@ export async function sendFileContent(
     ctx.status = 206;
     ctx.type = OCTET_STREAM;
     ctx.set('Content-Range', `bytes ${range.start}-${range.end}/${size}`);
-    ctx.length = range.end - range.start + 1;
-    ctx.body = result.stream;
+    await setBody(ctx, result.stream, range.end - range.start + 1);
     return;
   }
 
   sendMultipartRanges(ctx, lfs, who, target.fileId, ranges, size);
+}
+
+/**
+ * Send `stream` of `length` bytes, collected into a buffer when small and piped otherwise.
+ * A small body that ends short fails the request before any byte is sent, much as a
+ * short stream aborts the response.
+ */
+async function setBody(ctx: AppContext, stream: Readable, length: number): Promise<void> {
+  if (length > BUFFERED_BODY_BYTES) {
+    ctx.length = length;
+    ctx.body = stream;
+    return;
+  }
+
+  const chunks: Buffer[] = [];
+  for await (const chunk of stream as AsyncIterable<Buffer>) chunks.push(chunk);
+  const body = chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks);
+  if (body.length !== length) {
+    throw new OpError('unavailable', `the storage returned ${body.length} bytes of content, expected ${length}`, {
+      expected: length,
+      received: body.length,
+    });
+  }
+  ctx.body = body;
 }
 
 /** Size of a regular file; a directory is `eisdir`, as a download without Range reports it. */
