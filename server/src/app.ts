@@ -10,7 +10,7 @@ import { authMiddleware } from './middleware/auth.js';
 import { errorMiddleware } from './middleware/errors.js';
 import { requestIdMiddleware } from './middleware/request-id.js';
 import { configurationBody, type ProviderInfo } from './provider.js';
-import { createPublicRestRouter, createRestRouter } from './rest/router.js';
+import { createPublicRestRouter, createRestRouter, type RestDependencies } from './rest/router.js';
 import { isShareScopedRequest } from './rest/shares.js';
 import { buildOpenApiDocument, type OpenApiDocument } from './openapi/document.js';
 import { OPENAPI_PATH, ROUTE_DOCS } from './openapi/route-docs.js';
@@ -30,6 +30,8 @@ export interface AppDependencies {
   spaceCapabilities?: SpaceCapabilities;
   /** Services of the admin API; without them `/api/v3/onepanel` is not served. */
   admin?: AdminDependencies;
+  /** Transfers and QoS; without them `/transfers` and `/qos_requirements` are not served. */
+  dataManagement?: RestDependencies['dataManagement'];
 }
 
 /**
@@ -78,7 +80,7 @@ export function createRouters(deps: AppDependencies): Router<AppState>[] {
     ...adminRouters,
     service,
     createPublicRestRouter(deps.provider),
-    createRestRouter({ lfs: deps.lfs, provider: deps.provider, shares: deps.shares, importer: deps.importer, authenticate: restAuthenticate }),
+    createRestRouter({ lfs: deps.lfs, provider: deps.provider, shares: deps.shares, importer: deps.importer, dataManagement: deps.dataManagement, authenticate: restAuthenticate }),
     createCdmiRouter({ lfs: deps.lfs, authenticate, users: deps.users, spaceCapabilities: deps.spaceCapabilities }),
   ];
 

@@ -41,12 +41,14 @@ export async function startWorker(config: WorkerConfig, logger: Logger): Promise
     };
     const spaceCapabilities = spaceCapabilitiesFrom(core.spaces, core.storages);
     const admin = { storages: core.storages, spaces: core.spaces, importer: core.importer };
-    const app = createApp({ lfs: core.lfs, users: core.users, tokens: core.tokens, shares: core.shares, importer: core.importer, logger, provider, spaceCapabilities, admin });
+    const app = createApp({ lfs: core.lfs, users: core.users, tokens: core.tokens, shares: core.shares, importer: core.importer, logger, provider, spaceCapabilities, admin, dataManagement: { transfers: core.transfers, qos: core.qos } });
     // Undefined unless op-cluster-manager forked this process.
     const clusterWorker = joinClusterIfManaged(logger);
     const server = createServer(clusterWorker?.wrap(app.callback()) ?? app.callback());
     replyToMalformedRequests(server, logger);
     await listen(server, config.port, config.host);
+    // Transfers and QoS jobs run in every worker; leases make each job run in one of them.
+    core.jobs.start();
 
     const address = server.address() as AddressInfo;
     const url = `http://${formatHost(address.address)}:${address.port}`;

@@ -103,6 +103,14 @@ export const SPEC_CORRECTIONS: readonly SpecCorrection[] = [
       nullable(spec['definitions']['Configuration']['properties']['onezoneDomain']);
     },
   },
+  {
+    reason: 'The prose of TransferStatus says rerunId is null until a rerun, and a transfer without an eviction or ' +
+      'replication phase or without a callback has null evictingProviderId, replicatingProviderId or callback.',
+    apply(spec) {
+      const transfer = spec['definitions']['TransferStatus']['properties'];
+      for (const name of ['rerunId', 'evictingProviderId', 'replicatingProviderId', 'callback']) nullable(transfer[name]);
+    },
+  },
 ];
 
 /**

@@ -143,11 +143,21 @@ export class QosService {
     return { requirements, status: aggregate(Object.values(requirements)) };
   }
 
-  /** Entries of a requirement's audit log from `offset`, oldest first. */
-  async auditLog(who: Identity, qosRequirementId: string, offset: number, limit: number): Promise<{ logEntries: QosAuditEntry[]; isLast: boolean }> {
+  /**
+   * Entries of a requirement's audit log from `offset`, oldest first. With `sinceMs`,
+   * entries older than that time (milliseconds since the epoch) are left out first.
+   */
+  async auditLog(
+    who: Identity,
+    qosRequirementId: string,
+    offset: number,
+    limit: number,
+    sinceMs?: number,
+  ): Promise<{ logEntries: QosAuditEntry[]; isLast: boolean }> {
     await this.accessible(who, qosRequirementId);
-    const wanted = offset + limit + 1;
-    const names = await this.store.listChildren(auditParent(qosRequirementId), { limit: Math.min(wanted, 100_000) });
+    // Entry names begin with their time in hexadecimal, so a start name skips older entries.
+    const startAfter = sinceMs === undefined ? undefined : (sinceMs - 1).toString(16).padStart(12, '0') + 'g';
+    const names = await this.store.listChildren(auditParent(qosRequirementId), { startAfter, limit: Math.min(offset + limit + 1, 100_000) });
     const window = names.slice(offset, offset + limit);
     const documents = await this.store.getMany<QosAuditEntry>(QOS_COLLECTIONS.auditEntry, window.map((entry) => entry.childId));
     const logEntries = window.flatMap((entry) => {

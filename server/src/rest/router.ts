@@ -1,5 +1,6 @@
 import Router from '@koa/router';
 import type { LogicalFileSystem, ShareService, StorageImporter } from '@op-worker/core';
+import type { QosService, TransferService } from '@op-worker/core';
 import type { Middleware } from 'koa';
 import { configurationBody, type ProviderInfo } from '../provider.js';
 import { wellFormedQueryMiddleware } from '../http/validate.js';
@@ -9,6 +10,8 @@ import { registerMetadataRoutes } from './metadata.js';
 import { registerSpaceRoutes } from './spaces.js';
 import { registerChangesRoutes } from './changes.js';
 import { registerDistributionRoutes } from './distribution.js';
+import { registerQosRoutes } from './qos.js';
+import { registerTransferRoutes } from './transfers.js';
 import { registerShareRoutes } from './shares.js';
 import { registerRegistrationRoute } from './register.js';
 
@@ -21,6 +24,8 @@ export interface RestDependencies {
   importer?: StorageImporter;
   /** Authentication that lets requests with share-scoped file ids through as the guest. */
   authenticate: Middleware<AppState>;
+  /** Transfers and QoS; without them those routes are not served. */
+  dataManagement?: { transfers: TransferService; qos: QosService };
 }
 
 /** Create the public service routes (`/configuration`, `/health`), which need no token. */
@@ -50,6 +55,10 @@ export function createRestRouter(deps: RestDependencies): Router<AppState> {
   registerMetadataRoutes(router, deps.lfs);
   registerDistributionRoutes(router, deps.lfs);
   registerChangesRoutes(router, deps.lfs);
+  if (deps.dataManagement) {
+    registerTransferRoutes(router, deps.dataManagement.transfers);
+    registerQosRoutes(router, deps.dataManagement.qos);
+  }
   if (deps.shares) registerShareRoutes(router, deps.shares);
   return router;
 }
