@@ -28,11 +28,27 @@ export interface AddStorageRequest {
   readonly?: boolean;
 }
 
+/** Changes to a registered storage; omitted fields keep their value. */
+export interface UpdateStorageRequest {
+  name?: string;
+  /** Replaces all QoS parameters. */
+  qosParameters?: Record<string, string>;
+  readonly?: boolean;
+  /** Helper options to change, validated against the plugin's schema together with the unchanged ones. */
+  config?: Record<string, unknown>;
+}
+
 /** Registered storages and their helpers. */
 export interface StorageRegistry {
   /** Validate the configuration, verify the storage is reachable, then record it. */
   add(request: AddStorageRequest): Promise<StorageRecord>;
   get(storageId: string): Promise<StorageRecord>;
+  /**
+   * Change a storage and verify it again with the new configuration before recording it;
+   * a failed verification leaves the storage as it was. Helpers created afterwards use
+   * the new configuration.
+   */
+  update(storageId: string, request: UpdateStorageRequest): Promise<StorageRecord>;
   list(): Promise<StorageRecord[]>;
   remove(storageId: string): Promise<void>;
   /** The dispatched helper of a storage, created on first use and then reused. */

@@ -10,7 +10,7 @@ import { parseStorageConfig, redactStorageConfig } from '../storage/config.js';
 import type { StorageHelper, StoragePluginManifest } from '../storage/helper.js';
 import { TYPES } from '../tokens.js';
 import { COLLECTIONS } from '../lfs/model.js';
-import type { AddStorageRequest, StorageRecord, StorageRegistry } from './api.js';
+import type { AddStorageRequest, StorageRecord, StorageRegistry, UpdateStorageRequest } from './api.js';
 
 /** Name prefix of the objects written and removed by storage verification. */
 const VERIFY_PREFIX = '.op-worker-verify-';
@@ -59,6 +59,36 @@ export class StorageRegistryImpl implements StorageRegistry {
     const document = await this.store.get<StorageRecord>(COLLECTIONS.storage, storageId);
     if (!document) throw OpError.notFound(`storage "${storageId}"`, { storageId });
     return document.value;
+  }
+
+  async update(storageId: string, request: UpdateStorageRequest): Promise<StorageRecord> {
+    const document = await this.store.get<StorageRecord>(COLLECTIONS.storage, storageId);
+    if (!document) throw OpError.notFound(`storage "${storageId}"`, { storageId });
+    const current = document.value;
+    const manifest = this.manifest(current.type);
+    const record: StorageRecord = {
+      ...current,
+      name: request.name ?? current.name,
+      qosParameters: request.qosParameters === undefined ? current.qosParameters : { ...request.qosParameters },
+      readonly: request.readonly ?? current.readonly,
+      config: parseStorageConfig(manifest.configSchema, { ...current.config, ...request.config }),
+    };
+
+    const helper = await this.createHelper(record);
+    try {
+      await verifyStorage(helper, record);
+      await this.store.update(COLLECTIONS.storage, storageId, record, document.version);
+    } catch (error) {
+      await helper.close();
+      throw error;
+    }
+
+    const previous = this.helpers.get(storageId);
+    this.helpers.set(storageId, Promise.resolve(helper));
+    // NOTE: an operation still running on the previous helper may fail when it closes.
+    if (previous) await (await previous.catch(() => undefined))?.close();
+    this.logger.info({ storageId, name: record.name, changedOptions: Object.keys(request.config ?? {}) }, 'storage modified');
+    return record;
   }
 
   async list(): Promise<StorageRecord[]> {

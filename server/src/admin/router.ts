@@ -1,5 +1,5 @@
 import Router from '@koa/router';
-import { OpError, type SpaceService, type StorageImporter, type StorageRegistry } from '@op-worker/core';
+import { OpError, type SpaceService, type StorageImporter, type StorageRecord, type StorageRegistry } from '@op-worker/core';
 import type { Middleware } from 'koa';
 import { readJsonBody } from '../http/json-body.js';
 import { bodyValidator } from '../http/validate.js';
@@ -15,6 +15,24 @@ export interface AdminDependencies {
 
 /** Options of a storage that belong to the storage record; every other option goes to the helper's configuration. */
 const RECORD_OPTIONS = new Set(['type', 'importedStorage', 'readonly', 'qosParameters', 'storagePathType', 'name']);
+
+/** Options that decide where and how data lies; changing them would strand the data already stored. */
+const FIXED_OPTIONS = ['importedStorage', 'storagePathType'] as const;
+
+export const modifyStorageBody = bodyValidator<Record<string, Record<string, unknown>>>({
+  type: 'object',
+  minProperties: 1,
+  maxProperties: 1,
+  additionalProperties: {
+    type: 'object',
+    properties: {
+      type: { type: 'string', minLength: 1 },
+      name: { type: 'string', minLength: 1 },
+      readonly: { type: 'boolean' },
+      qosParameters: { type: 'object', additionalProperties: { type: 'string' } },
+    },
+  },
+});
 
 export const addStoragesBody = bodyValidator<Record<string, Record<string, unknown>>>({
   type: 'object',
@@ -91,24 +109,32 @@ export function createAdminRouter(deps: AdminDependencies & { authenticate: Midd
   });
 
   router.get('/provider/storages/:id', async (ctx) => {
-    const record = await deps.storages.get(ctx.params['id'] ?? '');
-    const shown = deps.storages.redacted(record);
-    ctx.body = {
-      id: record.storageId,
-      name: record.name,
-      type: record.type,
-      importedStorage: record.importedStorage,
-      readonly: record.readonly,
-      storagePathType: record.storagePathType,
-      qosParameters: { ...record.qosParameters, storageId: record.storageId },
-      ...(shown['config'] as Record<string, unknown>),
-    };
+    ctx.body = storageDetails(deps.storages, await deps.storages.get(ctx.params['id'] ?? ''));
   });
 
+  // The body has one key, the storage's current name, whose value lists the changes.
   router.patch('/provider/storages/:id', async (ctx) => {
-    await deps.storages.get(ctx.params['id'] ?? '');
-    // TODO: StorageRegistry has no update yet; modifying a storage needs one that re-verifies it.
-    throw new OpError('notImplemented', 'modifying a storage is not implemented yet; remove and add it again');
+    const record = await deps.storages.get(ctx.params['id'] ?? '');
+    const request = modifyStorageBody(await readJsonBody(ctx.req));
+    const [currentName, changes] = Object.entries(request)[0] ?? [];
+    if (currentName !== record.name || changes === undefined) {
+      throw OpError.badValue('name', `the body must have one key, the storage's current name "${record.name}", got "${currentName}"`);
+    }
+    if (changes['type'] !== undefined && changes['type'] !== record.type) {
+      throw OpError.badValue('type', `the type of storage "${record.name}" is ${record.type} and cannot change`);
+    }
+    for (const fixed of FIXED_OPTIONS) {
+      if (changes[fixed] !== undefined) throw OpError.badValue(fixed, `option "${fixed}" cannot change once a storage is added; add a new storage instead`);
+    }
+
+    const config = Object.fromEntries(Object.entries(changes).filter(([key]) => !RECORD_OPTIONS.has(key)));
+    const updated = await deps.storages.update(record.storageId, {
+      name: changes['name'] as string | undefined,
+      qosParameters: changes['qosParameters'] as Record<string, string> | undefined,
+      readonly: changes['readonly'] as boolean | undefined,
+      config,
+    });
+    ctx.body = storageDetails(deps.storages, updated);
   });
 
   router.delete('/provider/storages/:id', async (ctx) => {
@@ -176,4 +202,19 @@ export function createAdminRouter(deps: AdminDependencies & { authenticate: Midd
   });
 
   return router;
+}
+
+/** Show a storage as Onepanel does: record fields and helper options side by side, secrets as `*****`. */
+function storageDetails(storages: StorageRegistry, record: StorageRecord): Record<string, unknown> {
+  const shown = storages.redacted(record);
+  return {
+    id: record.storageId,
+    name: record.name,
+    type: record.type,
+    importedStorage: record.importedStorage,
+    readonly: record.readonly,
+    storagePathType: record.storagePathType,
+    qosParameters: { ...record.qosParameters, storageId: record.storageId },
+    ...(shown['config'] as Record<string, unknown>),
+  };
 }

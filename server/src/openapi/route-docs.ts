@@ -1,4 +1,4 @@
-import { ADMIN_PREFIX, addStoragesBody, supportBody } from '../admin/router.js';
+import { ADMIN_PREFIX, addStoragesBody, modifyStorageBody, supportBody } from '../admin/router.js';
 import { changesBody, changesQuery } from '../rest/changes.js';
 import {
   REST_PREFIX,
@@ -69,7 +69,7 @@ export const ROUTE_DOCS: ReadonlyMap<string, RouteDoc> = new Map([
   admin('GET', '/provider/storages', { summary: 'List the storages' }),
   admin('POST', '/provider/storages', { summary: 'Add storages, each verified before it is recorded', body: addStoragesBody }),
   admin('GET', '/provider/storages/:id', { summary: 'Show a storage; secret options read back as *****' }),
-  admin('PATCH', '/provider/storages/:id', { summary: 'Modify a storage' }),
+  admin('PATCH', '/provider/storages/:id', { summary: 'Modify a storage and verify it again', body: modifyStorageBody }),
   admin('DELETE', '/provider/storages/:id', { summary: 'Remove a storage that supports no space' }),
   admin('GET', '/provider/spaces', { summary: 'List the supported spaces' }),
   admin('POST', '/provider/spaces', { summary: 'Support a space with a storage', body: supportBody }),
