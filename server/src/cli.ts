@@ -5,6 +5,7 @@ import type { Logger } from 'pino';
 import { ConfigError, DEFAULT_DATA_DIR, loadConfig, type WorkerConfig } from './config.js';
 import { METADATA_FILE, openCore } from './core.js';
 import { registerIdentityCommands, registerSpaceMemberCommands } from './cli-identity.js';
+import { registerTransferCommands } from './cli-transfers.js';
 import { ADMIN_TOKEN_FILE } from './embedded.js';
 import { createLogger } from './logger.js';
 import { startWorker } from './worker.js';
@@ -54,6 +55,7 @@ function buildProgram(): Command {
     .action((options: CommonOptions) => withCore(options, (core) => core.users.list()));
 
   registerIdentityCommands(program, withCommonOptions, withCore);
+  registerTransferCommands(program, withCommonOptions, withCore);
 
   const storage = program.command('storage').description('manage storages');
   withCommonOptions(storage.command('add'), false)

@@ -49,6 +49,8 @@ export interface TransferDoc extends TransferHistograms {
   filesEvicted: number;
   filesFailed: number;
   bytesReplicated: number;
+  /** Bytes the replication phase had to copy when it first started; 0 before that. Not part of Onedata's record. */
+  bytesToReplicate: number;
   scheduleTime: number;
   startTime: number;
   finishTime: number;

@@ -64,6 +64,12 @@ export class ReplicaEngine {
     }
   }
 
+  /** Bytes of a regular file that a storage lacks. */
+  async missingBytes(doc: FileDoc, storageId: string): Promise<number> {
+    const location = await this.location(doc.uuid, storageId);
+    return missingRanges(location?.blocks ?? [], doc.size).reduce((sum, [, length]) => sum + length, 0);
+  }
+
   /**
    * Remove a file's replica from a storage. The last complete replica is kept, and so is
    * one that `isProtected` marks as kept for a QoS requirement.

@@ -120,6 +120,7 @@ export class TransferService {
       filesEvicted: 0,
       filesFailed: 0,
       bytesReplicated: 0,
+      bytesToReplicate: 0,
       scheduleTime: now,
       startTime: 0,
       finishTime: 0,
@@ -210,10 +211,17 @@ export class TransferService {
 
     try {
       const files: string[] = [];
-      for await (const file of regularFilesBelow(this.store, doc.fileUuid)) files.push(file.uuid);
+      let missingBytes = 0;
+      for await (const file of regularFilesBelow(this.store, doc.fileUuid)) {
+        files.push(file.uuid);
+        if (doc.startTime === 0 && doc.replicatingProviderId !== null) missingBytes += await this.replicas.missingBytes(file, doc.replicatingProviderId);
+      }
       doc = await this.update(transferId, (value) => {
         value.filesToProcess = files.length;
-        if (value.startTime === 0) value.startTime = this.nowSeconds();
+        if (value.startTime === 0) {
+          value.startTime = this.nowSeconds();
+          value.bytesToReplicate = missingBytes;
+        }
         if (value.replicationStatus === 'scheduled') value.replicationStatus = 'enqueued';
         if (value.evictionStatus === 'scheduled') value.evictionStatus = 'enqueued';
       });
