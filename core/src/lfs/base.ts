@@ -161,7 +161,10 @@ export abstract class LfsBase {
     for (const access of accesses) await this.authz.check(who, file, access);
   }
 
-  /** Resolve a file id and check access to it; any write access also rejects share-scoped ids. */
+  /**
+   * Resolve a file id and check access to it; any write access also rejects share-scoped ids.
+   * NOTE: access by id does not check traverse on the directories above the file; path lookups do.
+   */
   protected async resolveFor(who: Identity, fileId: string, ...accesses: FileAccess[]): Promise<ResolvedFile> {
     const file = accesses.some(isWriteAccess) ? await this.resolveForChange(who, fileId) : await this.resolve(who, fileId);
     await this.authorize(who, file, ...accesses);
