@@ -36,3 +36,5 @@ export * from './transfers/blocks.js';
 export * from './transfers/model.js';
 export * from './transfers/replicas.js';
 export * from './transfers/service.js';
+export * from './rules/model.js';
+export * from './rules/engine.js';

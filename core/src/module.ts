@@ -16,6 +16,7 @@ import { systemClock, TYPES, type Clock } from './tokens.js';
 import { EventBus } from './events/bus.js';
 import { JobRunner, type JobRunnerOptions } from './jobs/runner.js';
 import { QosService } from './qos/service.js';
+import { RuleEngine } from './rules/engine.js';
 import { ReplicaEngine } from './transfers/replicas.js';
 import { TransferService } from './transfers/service.js';
 
@@ -66,6 +67,8 @@ export interface Core {
   jobs: JobRunner;
   transfers: TransferService;
   qos: QosService;
+  /** Administrator rules: match files of a space and act on them. */
+  rules: RuleEngine;
   logger: Logger;
   /** Stop running jobs, close storage helpers, then the metadata store. */
   close(): Promise<void>;
@@ -119,7 +122,7 @@ function createDataManagement(
   clock: Clock,
   logger: Logger,
   providerId: string,
-): Pick<Core, 'events' | 'jobs' | 'transfers' | 'qos'> {
+): Pick<Core, 'events' | 'jobs' | 'transfers' | 'qos' | 'rules'> {
   const events = new EventBus(logger);
   lfs.events = events;
   const jobs = new JobRunner(options.store, clock, logger, options.jobs);
@@ -127,5 +130,6 @@ function createDataManagement(
   const transfers = new TransferService(options.store, lfs, jobs, replicas, clock, logger, providerId);
   const qos = new QosService(options.store, lfs, storages, jobs, replicas, events, clock, logger, providerId);
   transfers.setProtection((doc, storageId) => qos.isProtected(doc, storageId));
-  return { events, jobs, transfers, qos };
+  const rules = new RuleEngine(options.store, lfs, jobs, replicas, qos, events, clock, logger);
+  return { events, jobs, transfers, qos, rules };
 }

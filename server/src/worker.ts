@@ -40,7 +40,7 @@ export async function startWorker(config: WorkerConfig, logger: Logger): Promise
       version: WORKER_VERSION,
     };
     const spaceCapabilities = spaceCapabilitiesFrom(core.spaces, core.storages);
-    const admin = { storages: core.storages, spaces: core.spaces, importer: core.importer };
+    const admin = { storages: core.storages, spaces: core.spaces, importer: core.importer, rules: core.rules };
     const app = createApp({ lfs: core.lfs, users: core.users, tokens: core.tokens, shares: core.shares, importer: core.importer, logger, provider, spaceCapabilities, admin, dataManagement: { transfers: core.transfers, qos: core.qos } });
     // Undefined unless op-cluster-manager forked this process.
     const clusterWorker = joinClusterIfManaged(logger);

@@ -1,9 +1,10 @@
 import Router from '@koa/router';
-import { OpError, type SpaceService, type StorageImporter, type StorageRecord, type StorageRegistry } from '@op-worker/core';
+import { OpError, type RuleEngine, type SpaceService, type StorageImporter, type StorageRecord, type StorageRegistry } from '@op-worker/core';
 import type { Middleware } from 'koa';
 import { readJsonBody } from '../http/json-body.js';
 import { bodyValidator } from '../http/validate.js';
 import type { AppState } from '../state.js';
+import { registerRuleRoutes } from './rules.js';
 
 export const ADMIN_PREFIX = '/api/v3/onepanel';
 
@@ -11,6 +12,8 @@ export interface AdminDependencies {
   storages: StorageRegistry;
   spaces: SpaceService;
   importer: StorageImporter;
+  /** Administrator rules; without them `/provider/spaces/{id}/rules` and `/provider/rules` are not served. */
+  rules?: RuleEngine;
 }
 
 /** Options of a storage that belong to the storage record; every other option goes to the helper's configuration. */
@@ -201,6 +204,7 @@ export function createAdminRouter(deps: AdminDependencies & { authenticate: Midd
     ctx.status = 204;
   });
 
+  if (deps.rules) registerRuleRoutes(router, deps.rules);
   return router;
 }
 
