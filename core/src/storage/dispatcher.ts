@@ -299,22 +299,25 @@ class DispatchedHelper implements StorageHelper {
 
   private async run<T>(call: Call<T>): Promise<T> {
     const started = performance.now();
-    const fields = { operation: call.operation, path: call.path, ...call.details };
+    const fields = () => ({ operation: call.operation, path: call.path, ...call.details });
 
     try {
       this.checkCapabilities(call);
 
       const result = await this.attemptWithRetries(call);
 
-      this.logger.debug({ ...fields, durationMs: elapsedMs(started) }, 'storage operation done');
+      // Checked first so that the hot path builds no log object when debug is off.
+      if (this.logger.isLevelEnabled('debug')) {
+        this.logger.debug({ ...fields(), durationMs: elapsedMs(started) }, 'storage operation done');
+      }
       return result;
     } catch (error) {
       const storageError = this.toContextualError(error, call);
       if (call.sourceFailed?.()) {
         // The caller's stream broke (a client went away): nothing is wrong with the storage.
-        this.logger.info({ ...fields, durationMs: elapsedMs(started), reason: storageError.message }, 'storage write aborted by its input stream');
+        this.logger.info({ ...fields(), durationMs: elapsedMs(started), reason: storageError.message }, 'storage write aborted by its input stream');
       } else {
-        this.logFailure(storageError, { ...fields, durationMs: elapsedMs(started) });
+        this.logFailure(storageError, { ...fields(), durationMs: elapsedMs(started) });
       }
       throw storageError;
     }

@@ -46,8 +46,11 @@ function canReadOpenedPaths(): boolean {
  * file outside, and only within the TTL after the last check.
  */
 export class PosixRoot {
-  /** Parent directories whose real path was inside the root, each with the time its check expires (epoch ms). */
-  private readonly verifiedDirectories = new Map<string, number>();
+  /**
+   * Parent directories checked for reads, each with the time its check expires (epoch ms)
+   * and the check itself, which concurrent reads of one directory share.
+   */
+  private readonly verifiedDirectories = new Map<string, { expires: number; check: Promise<void> }>();
 
   private constructor(readonly directory: string) {}
 
@@ -89,12 +92,20 @@ export class PosixRoot {
 
     const parent = path.dirname(absolute);
     const now = Date.now();
-    const expires = this.verifiedDirectories.get(parent);
-    if (expires !== undefined && expires > now) return absolute;
+    const known = this.verifiedDirectories.get(parent);
+    if (known !== undefined && known.expires > now) {
+      await known.check;
+      return absolute;
+    }
 
-    await this.assertParentInside(absolute);
+    const check = this.assertParentInside(absolute);
     if (this.verifiedDirectories.size >= MAX_VERIFIED_DIRECTORIES) this.verifiedDirectories.clear();
-    this.verifiedDirectories.set(parent, now + VERIFIED_DIRECTORY_TTL_MS);
+    this.verifiedDirectories.set(parent, { expires: now + VERIFIED_DIRECTORY_TTL_MS, check });
+    // A failed check is not remembered, so the next read checks again.
+    check.catch(() => {
+      if (this.verifiedDirectories.get(parent)?.check === check) this.verifiedDirectories.delete(parent);
+    });
+    await check;
     return absolute;
   }
 
