@@ -22,6 +22,14 @@ install_tools() {
   DEBIAN_FRONTEND=noninteractive "${sudo[@]}" apt-get install -y -qq "${missing[@]}" >/dev/null
 }
 
+# `--tests metadata` runs the metadata store benchmark (bench/metadata.ts) on its own; it
+# needs no reference servers, only Java and Maven for the Cassandra node.
+if [[ " $* " == *" --tests metadata "* ]]; then
+  bash scripts/install.sh
+  npx tsc -b bench/tsconfig.metadata.json
+  exec node bench/dist/metadata/metadata.js "$@"
+fi
+
 install_tools
 bash scripts/install.sh
 
