@@ -1,5 +1,6 @@
 import { ADMIN_PREFIX, addStoragesBody, modifyStorageBody, supportBody } from '../admin/router.js';
 import { changesBody, changesQuery } from '../rest/changes.js';
+import { dirStatsBody } from '../rest/dir-stats.js';
 import {
   REST_PREFIX,
   attributesQuery,
@@ -61,6 +62,7 @@ export const ROUTE_DOCS: ReadonlyMap<string, RouteDoc> = new Map([
   rest('DELETE', '/data/:id/metadata/rdf', { summary: 'Remove RDF metadata', query: symlinkQuery }),
   rest('GET', '/data/:id/distribution', { summary: 'Show which storages hold which bytes of a file' }),
   rest('GET', '/data/:id/storage_locations', { summary: 'Show where a file lies on each storage' }),
+  rest('GET', '/data/:id/dir_size_stats', { summary: 'Show the current size statistics of a directory', body: dirStatsBody }),
   rest('POST', '/changes/metadata/:sid', { summary: 'Stream the file changes of a space', query: changesQuery, body: changesBody }),
   rest('POST', '/shares', { summary: 'Share a file or directory read-only', body: createShareBody }),
   rest('GET', '/shares/:shid', { summary: 'Show a share' }),

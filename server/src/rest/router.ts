@@ -9,6 +9,7 @@ import { REST_PREFIX, registerFileRoutes } from './files.js';
 import { registerMetadataRoutes } from './metadata.js';
 import { registerSpaceRoutes } from './spaces.js';
 import { registerChangesRoutes } from './changes.js';
+import { registerDirStatsRoutes } from './dir-stats.js';
 import { registerDistributionRoutes } from './distribution.js';
 import { registerQosRoutes } from './qos.js';
 import { registerTransferRoutes } from './transfers.js';
@@ -54,6 +55,7 @@ export function createRestRouter(deps: RestDependencies): Router<AppState> {
   registerFileRoutes(router, deps.lfs);
   registerMetadataRoutes(router, deps.lfs);
   registerDistributionRoutes(router, deps.lfs);
+  registerDirStatsRoutes(router, deps.lfs);
   registerChangesRoutes(router, deps.lfs);
   if (deps.dataManagement) {
     registerTransferRoutes(router, deps.dataManagement.transfers);
