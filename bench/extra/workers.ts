@@ -5,7 +5,7 @@
  * `bench/rotate.lua` over a set of small files (attributes, then 4 KiB content), and
  * stops the manager. The report quotes the median of the per-round ratios 2 / 1.
  *
- *   npx tsc -b bench/tsconfig.extra.json && node bench/dist/extra/workers.js [--rounds 2] [--seconds 8] [--update BENCHMARKS.md]
+ *   npx tsc -b bench/tsconfig.extra.json && node bench/dist/extra/workers.js [--rounds 3] [--seconds 8] [--update BENCHMARKS.md]
  */
 import { spawn, execFile, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
@@ -51,7 +51,7 @@ interface Manager {
 }
 
 async function main(): Promise<void> {
-  const { values } = parseArgs({ options: { rounds: { type: 'string', default: '2' }, seconds: { type: 'string', default: '8' }, update: { type: 'string' } } });
+  const { values } = parseArgs({ options: { rounds: { type: 'string', default: '3' }, seconds: { type: 'string', default: '8' }, update: { type: 'string' } } });
   const rounds = Number(values.rounds);
   const seconds = Number(values.seconds);
   const root = await mkdtemp(path.join(process.env['OP_BENCH_TMPDIR'] ?? tmpdir(), 'op-bench-workers-'));
@@ -175,8 +175,10 @@ function report(samples: Sample[], rounds: number, seconds: number, loadStart: n
     '"attributes" is `GET /data/{id}`, "content" is `GET /data/{id}/content`. 1 and 2 workers alternate, the order flipping every round.',
     `1-minute load average: ${loadStart} at the start, ${loadEnd} at the end, on 2 CPUs.`,
     '',
-    'wrk runs on the same 2 cores and needs a good part of one, and other agents load the machine too, so two workers',
-    'compete with wrk and with them for the second core; the ratio is a lower bound of what two cores alone would give.',
+    'wrk runs on the same 2 cores and takes a good part of one, which pulls the ratio down: two workers get less than a second',
+    'core of their own. Other agents loaded the machine at the same time, which pushes it the other way: the kernel shares',
+    'the CPUs among runnable threads, so two worker processes take a larger share from the other work than one does.',
+    'The two effects do not cancel in a known way, so the ratio is noisy in both directions; only a quiet machine gives a clean figure.',
     '',
     '| Request | 1 worker (req/s) | 2 workers (req/s) | 2 ÷ 1 (median of rounds) | target ≥ 1.7× |',
     '|---|---|---|---|---|',
