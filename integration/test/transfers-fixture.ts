@@ -5,8 +5,8 @@ import { bootstrapCore, SqliteMetadataStore, type Core, type Identity, type Spac
 import { posixPlugin } from '@op-worker/plugin-posix';
 import pino from 'pino';
 
-/** Job timings for tests: a dead worker's lease expires after 1 s. */
-export const TEST_JOBS = { leaseTtlMs: 1_000, pollIntervalMs: 50, concurrency: 2 };
+/** Job timings for tests: a dead worker's lease expires after 3 s. */
+export const TEST_JOBS = { leaseTtlMs: 3_000, pollIntervalMs: 50, concurrency: 2 };
 
 /** Replication chunk in tests: small, so that files span many recorded blocks. */
 export const TEST_CHUNK = 256 * 1024;

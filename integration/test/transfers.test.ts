@@ -191,7 +191,7 @@ test('rerun, listing and callback', async (t) => {
   t.deepEqual(ended.transfers.length, 1);
   t.not(ended.nextPageToken, null);
   const rest = await core.transfers.list(owner, space.spaceId, 'ended', 10, ended.nextPageToken as string);
-  t.deepEqual(new Set([...ended.transfers, ...rest.transfers]), new Set([first.transferId, rerun.transferId]));
+  t.deepEqual([...ended.transfers, ...rest.transfers].sort(), [first.transferId, rerun.transferId].sort());
   t.is(rest.nextPageToken, null);
   t.deepEqual((await core.transfers.list(owner, space.spaceId, 'waiting', 10)).transfers, []);
   t.deepEqual((await core.transfers.list(owner, space.spaceId, 'ongoing', 10)).transfers, []);
@@ -239,7 +239,8 @@ test('replication resumes after SIGKILL of its worker', async (t) => {
   const ended = await waitForTransferEnd(core, owner, transfer.transferId);
   t.is(transferStatus(ended), 'completed');
   t.true(ended.bytesReplicated <= content.length + TEST_CHUNK, `copied ${ended.bytesReplicated} bytes in all, not from zero again`);
-  t.is((await core.jobs.get(ended.jobId))?.attempts, 2);
+  // A loaded machine may also let a lease lapse while this process runs the job, which adds attempts.
+  t.true(((await core.jobs.get(ended.jobId))?.attempts ?? 0) >= 2, 'the job ran in the child and again here');
   const helper = await core.storages.helper(second);
   const storagePath = storageOf(await core.lfs.getDistribution(owner, fileId), second).storageFileId as string;
   t.is(sha256(await readAll(await helper.read(storagePath))), sha256(content));
@@ -254,4 +255,27 @@ test('a restarted core sees the same transfer', async (t) => {
   other.jobs.start();
   const ended = await waitForTransferEnd(other, fixture.owner, transfer.transferId);
   t.is(transferStatus(ended), 'completed');
+});
+
+test('reads during a migration return correct bytes', async (t) => {
+  const { core, owner, space, first, second } = await setup();
+  const content = randomBytes(96 * TEST_CHUNK);
+  const expected = sha256(content);
+  const fileId = await createFile(core, owner, space.dirId, 'moving', content);
+  const migration = await core.transfers.create(owner, { type: 'migration', fileId, replicatingStorageId: second, evictingStorageId: first });
+
+  let reads = 0;
+  let ended = false;
+  while (!ended) {
+    const { stream } = await core.lfs.read(owner, fileId);
+    t.is(sha256(await readAll(stream)), expected, `read ${reads} returned the file's bytes`);
+    reads += 1;
+    ended = (await core.transfers.get(owner, migration.transferId)).finishTime !== 0;
+  }
+  const status = await core.transfers.get(owner, migration.transferId);
+  t.is(transferStatus(status), 'completed');
+  t.true(reads > 1, `${reads} reads ran while the migration went on`);
+  const distribution = await core.lfs.getDistribution(owner, fileId);
+  t.deepEqual(storageOf(distribution, first).blocks, []);
+  t.is(sha256(await readAll((await core.lfs.read(owner, fileId)).stream)), expected, 'a read after the migration comes from the new storage');
 });

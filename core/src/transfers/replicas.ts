@@ -131,6 +131,8 @@ export class ReplicaEngine {
     const { placement: target } = await this.placements.replicaPlacement(doc.uuid, targetStorageId);
     const stream = await onStorage(() => source.helper.read(source.path, { offset, length }));
     const abort = (): void => {
+      // The writer reports the error; this listener keeps an error after the writer let go of the stream from going uncaught.
+      stream.on('error', () => undefined);
       stream.destroy(signal?.reason instanceof Error ? signal.reason : new Error('replication aborted'));
     };
     signal?.addEventListener('abort', abort, { once: true });
