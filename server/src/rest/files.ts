@@ -242,7 +242,22 @@ export function registerFileRoutes(router: Router<AppState>, lfs: LogicalFileSys
   router.get('/data/:id/content', async (ctx) => {
     downloadQuery(ctx.query);
     const who = identityOf(ctx);
-    const file = await lfs.getAttributes(who, fileIdParam(ctx));
+    const fileId = fileIdParam(ctx);
+
+    // Without a Range the read itself finds out whether the id names a regular file, which
+    // saves resolving the file twice on the hot path of small downloads. A directory, or
+    // one a token may only traverse, goes on to the TAR path below.
+    if (ctx.get('Range') === '') {
+      try {
+        await sendFileContent(ctx, lfs, who, { fileId });
+        return;
+      } catch (error) {
+        const errno = OpError.is(error) && error.kind === 'posix' ? error.details['errno'] : undefined;
+        if (errno !== 'eisdir' && errno !== 'eacces') throw error;
+      }
+    }
+
+    const file = await lfs.getAttributes(who, fileId);
     if (file.type === 'DIR') {
       await sendDirectoryTar(ctx, lfs, who, file);
       return;
