@@ -59,7 +59,10 @@ async function createCassandraStore(settings: CassandraStoreConfig, logger: Logg
   return new loaded.CassandraMetadataStore({ ...options, ...(tls === undefined ? {} : { tls: await readTlsFiles(tls) }), logger });
 }
 
-/** Read the PEM files named by the TLS settings into the options of `tls.connect`. */
+/**
+ * Read the PEM files named by the TLS settings into the options of `tls.connect`.
+ * NOTE: no test runs the Cassandra store over TLS; the test node listens on plain TCP.
+ */
 async function readTlsFiles(tls: NonNullable<CassandraStoreConfig['tls']>): Promise<Record<string, unknown>> {
   const read = async (file: string | undefined, option: string): Promise<Buffer | undefined> => {
     if (file === undefined) return undefined;

@@ -69,6 +69,7 @@ export class CassandraMetadataStore implements MetadataStore {
     }
 
     const client = new Client(this.clientOptions());
+    client.on('hostRemove', (host: unknown) => this.shutDownRemovedHost(host));
     try {
       await client.connect();
       const previousVersion = await migrate(client, this.config.keyspace, this.config.replication, this.logger);
@@ -95,6 +96,28 @@ export class CassandraMetadataStore implements MetadataStore {
     this.session.attach(undefined);
     await client.shutdown();
     this.logger?.info({ keyspace: this.config.keyspace }, 'closed Cassandra metadata store');
+  }
+
+  /**
+   * Shuts down a host object that the driver dropped from its host map. cassandra-driver
+   * 4.10 drops hosts without shutting them down in one case: when its control connection
+   * finds every known host down, it reconnects through the contact points and replaces
+   * each host object with a new one. The old object keeps its reconnecting connection
+   * pool and a health-check interval. `Client.shutdown()` reaches only the hosts in the
+   * map, so the old objects would keep the process alive after `close()` and, in a
+   * long-running worker, pile up with every outage. Shutting down a host twice is
+   * harmless, which covers hosts the driver removed after shutting them down itself.
+   */
+  private shutDownRemovedHost(host: unknown): void {
+    const removed = host as { address?: string; shutdown?: (waitForPending: boolean) => Promise<void> };
+    if (typeof removed.shutdown !== 'function') {
+      this.logger?.warn({ host: removed.address }, 'cassandra-driver removed a host that has no shutdown(); its timers may stay armed');
+      return;
+    }
+
+    this.logger?.debug({ host: removed.address }, 'shutting down a host object that cassandra-driver removed');
+    // `true` drains requests in flight on the old object before its connections close.
+    removed.shutdown(true).catch((error: unknown) => this.logger?.warn({ err: error, host: removed.address }, 'shutting down a removed Cassandra host failed'));
   }
 
   /** Returns the configuration without secrets, for logs and diagnostics. */
