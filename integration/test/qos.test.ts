@@ -27,7 +27,7 @@ test.after.always(async () => {
   await rm(workDir, { recursive: true, force: true });
 });
 
-/** A space on a POSIX storage (taking new data) and an S3 bucket. */
+/** Create a space on a POSIX storage (taking new data) and an S3 bucket. */
 async function posixAndS3Space(name: string): Promise<{ space: SpaceInfo; posix: string; s3: string }> {
   const mountPoint = path.join(workDir, `${name}-posix`);
   await mkdir(mountPoint);
@@ -126,8 +126,8 @@ test('QoS replicas are protected from eviction until removed', async (t) => {
   const requirement = await core.qos.add(owner, { fileId: file.fileId, expression: 'geo=DE' });
   t.is(await waitForStatus(requirement.qosRequirementId, 'fulfilled'), 'fulfilled');
 
-  const refused = await core.transfers.create(owner, { type: 'eviction', fileId: file.fileId, evictingStorageId: s3Storage });
-  const ended = await waitForTransferEnd(core, owner, refused.transferId);
+  const keptEviction = await core.transfers.create(owner, { type: 'eviction', fileId: file.fileId, evictingStorageId: s3Storage });
+  const ended = await waitForTransferEnd(core, owner, keptEviction.transferId);
   t.is(transferStatus(ended), 'completed');
   t.is(ended.filesEvicted, 0, 'the QoS replica was kept');
   t.true(await heldOn(file.fileId, s3Storage));

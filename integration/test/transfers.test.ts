@@ -108,8 +108,8 @@ test('eviction keeps the last replica', async (t) => {
 
   const replication = await core.transfers.create(owner, { type: 'replication', fileId, replicatingStorageId: second });
   await waitForTransferEnd(core, owner, replication.transferId);
-  const second_eviction = await core.transfers.create(owner, { type: 'eviction', fileId, evictingStorageId: first });
-  t.is((await waitForTransferEnd(core, owner, second_eviction.transferId)).filesEvicted, 1);
+  const secondEviction = await core.transfers.create(owner, { type: 'eviction', fileId, evictingStorageId: first });
+  t.is((await waitForTransferEnd(core, owner, secondEviction.transferId)).filesEvicted, 1);
   const distribution = await core.lfs.getDistribution(owner, fileId);
   t.deepEqual(storageOf(distribution, first).blocks, []);
   t.is((await readAll((await core.lfs.read(owner, fileId)).stream)).toString(), 'single copy', 'the read is served by the other storage');

@@ -256,6 +256,7 @@ export class JobRunner {
     await this.finish(jobId, 'failed', error instanceof Error ? error.message : String(error));
   }
 
+  // TODO: ended job documents are kept for inspection and never purged.
   private async finish(jobId: string, state: JobState, error?: string): Promise<void> {
     const now = this.clock.now();
     await updateDocument<JobDoc>(this.store, JOB_COLLECTION, jobId, (value) => {

@@ -298,6 +298,7 @@ export class QosService {
     if (any.length === 0) return;
     const requirements = await this.effectiveRequirements(event.fileUuid);
     if (!requirements.some((doc) => doc.possible)) return;
+    // NOTE: every change queues its own reconcile job; an upload in many offset writes queues many, each copying only what is missing then.
     await this.jobs.enqueue(RECONCILE_JOB, { fileUuid: event.fileUuid });
   }
 
