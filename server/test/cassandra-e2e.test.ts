@@ -184,3 +184,22 @@ test('concurrent creates of one name', async (t) => {
   t.regex(content.text, /^attempt \d+$/);
   t.is(listing.json.children[0].size, content.body.length);
 });
+
+test('concurrent creates of distinct names', async (t) => {
+  const [first, second] = workers();
+  const dirId = await createDirectory(first, 'busy');
+  const names = Array.from({ length: 50 }, (_, index) => `busy-${String(index).padStart(2, '0')}`);
+
+  // Every create updates the directory's times with compare-and-set on one Cassandra
+  // partition, so this checks that the retries outlast the contention.
+  const responses = await Promise.all(
+    names.map((name, index) => send(index % 2 === 0 ? first : second, `${API}/data/${dirId}/children?name=${name}`, { method: 'POST', body: name })),
+  );
+  for (const [index, response] of responses.entries()) t.is(response.status, 201, `${names[index]}: ${response.text}`);
+
+  const listing = await send(second, `${API}/data/${dirId}/children?attributes=name`);
+  t.deepEqual(
+    listing.json.children.map((child: { name: string }) => child.name),
+    names,
+  );
+});
