@@ -10,7 +10,7 @@
  *   node bench/dist/metadata/metadata.js [options]   after `npx tsc -b bench/tsconfig.metadata.json`
  */
 import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
-import { availableParallelism, cpus, tmpdir } from 'node:os';
+import { availableParallelism, cpus, loadavg, tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import type { Core, Identity } from '@op-worker/core';
@@ -161,7 +161,7 @@ function formatRate(value: number): string {
   return Math.round(value).toLocaleString('en-US');
 }
 
-function report(results: Record<StoreName, RoundRates[]>, options: Options, cassandraWhere: string): string {
+function report(results: Record<StoreName, RoundRates[]>, options: Options, cassandraWhere: string, loadAtStart: number): string {
   const rows = (['create', 'stat', 'listPage'] as const).map((operation) => {
     const sqlite = median(results.sqlite.map((round) => round[operation]));
     const cassandra = median(results.cassandra.map((round) => round[operation]));
@@ -181,9 +181,10 @@ function report(results: Record<StoreName, RoundRates[]>, options: Options, cass
     `Measured by \`bash bench/run.sh --tests metadata\` (\`bench/metadata.ts\`) on ${new Date().toISOString().slice(0, 10)}`,
     `with ${availableParallelism()} cores (${cpu}), Node ${process.version} and ${cassandraWhere}.`,
     `Each of ${options.rounds} rounds, alternating the stores, creates ${files} empty files in a new directory`,
-    `through the logical file system (no HTTP), stats ${stats} of them by id, with ${options.concurrency} operations`,
-    `in flight, and reads ${options.pages} pages of 1,000 entries one after another. The table shows medians over`,
-    'rounds and the median of the per-round ratios.',
+    `through the logical file system (no HTTP) and stats ${stats} of them by id, both with ${options.concurrency}`,
+    `operations in flight, then reads ${options.pages} pages of 1,000 entries one after another. The table shows`,
+    `medians over rounds and the median of the per-round ratios. The 1-minute load average was ${loadAtStart.toFixed(1)} at the start`,
+    `and ${loadavg()[0]!.toFixed(1)} at the end, so compare the ratios more than the absolute rates.`,
     '',
     '| operation | SQLite | Cassandra | SQLite / Cassandra |',
     '| --- | --- | --- | --- |',
@@ -212,6 +213,7 @@ async function updateSection(file: string, section: string): Promise<void> {
 
 async function main(): Promise<void> {
   const options = parseOptions(process.argv.slice(2));
+  const loadAtStart = loadavg()[0]!;
 
   const node = options.contactPoints === undefined ? await CassandraNode.start() : undefined;
   const contactPoints = options.contactPoints ?? [node!.contactPoint];
@@ -232,7 +234,7 @@ async function main(): Promise<void> {
       }
     }
 
-    const section = report(results, options, cassandraWhere);
+    const section = report(results, options, cassandraWhere, loadAtStart);
     console.log(section);
     if (options.update !== undefined) await updateSection(options.update, section);
   } finally {

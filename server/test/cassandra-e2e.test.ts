@@ -7,7 +7,8 @@ import { API, pseudoRandomBytes, send, sha256, type WorkerProcess } from './supp
  * The server's end-to-end tests once more with Cassandra as the metadata store, through
  * two `op-worker` processes on one keyspace. The subset covers REST create, upload,
  * listing with paging, range read, offset write, xattrs, JSON metadata and delete, then
- * CDMI container and object, visibility across workers and concurrent creates of one name.
+ * CDMI container and object, visibility across workers, and concurrent creates of one
+ * name and of distinct names in one directory.
  */
 
 const V = { 'X-CDMI-Specification-Version': '1.1.1' };
