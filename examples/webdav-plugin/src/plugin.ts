@@ -183,8 +183,10 @@ export class WebdavHelper implements StorageHelper {
       response = await this.client.request('MKCOL', path, { collection: true });
     }
 
-    if (response.status === 405 || response.status === 400) {
-      // Something exists at the path: RFC 4918 servers return 405, Apache 400 for a file.
+    if (response.status === 405 || response.status === 400 || response.status === 403) {
+      // Something exists at the path: RFC 4918 servers return 405, Apache 400 for a file,
+      // and Apache 403 when a concurrent MKCOL made the collection between its check and
+      // its mkdir. A 403 with nothing at the path is a real denial and is thrown below.
       const failure = await this.client.statusError(response);
       const existing = await statEntry(this.client, path).catch(() => undefined);
       if (existing === undefined) throw failure;
