@@ -4,6 +4,7 @@ import type { Middleware } from 'koa';
 import { readJsonBody } from '../http/json-body.js';
 import { bodyValidator } from '../http/validate.js';
 import type { AppState } from '../state.js';
+import { registerIdentityRoutes, type IdentityDependencies } from './identity.js';
 import { registerRuleRoutes } from './rules.js';
 
 export const ADMIN_PREFIX = '/api/v3/onepanel';
@@ -14,6 +15,8 @@ export interface AdminDependencies {
   importer: StorageImporter;
   /** Administrator rules; without them `/provider/spaces/{id}/rules` and `/provider/rules` are not served. */
   rules?: RuleEngine;
+  /** Users, groups and space members; without them `/provider/users`, `/provider/groups` and `/provider/spaces/{id}/members` are not served. */
+  identity?: IdentityDependencies;
 }
 
 /** Options of a storage that belong to the storage record; every other option goes to the helper's configuration. */
@@ -205,6 +208,7 @@ export function createAdminRouter(deps: AdminDependencies & { authenticate: Midd
   });
 
   if (deps.rules) registerRuleRoutes(router, deps.rules);
+  if (deps.identity) registerIdentityRoutes(router, deps.identity);
   return router;
 }
 

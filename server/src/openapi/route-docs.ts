@@ -1,4 +1,5 @@
 import { ADMIN_PREFIX, addStoragesBody, modifyStorageBody, supportBody } from '../admin/router.js';
+import { addGroupMemberBody, addSpaceMemberBody, createGroupBody, createUserBody, setPrivilegesBody } from '../admin/identity.js';
 import { changesBody, changesQuery } from '../rest/changes.js';
 import { dirStatsBody } from '../rest/dir-stats.js';
 import {
@@ -80,4 +81,15 @@ export const ROUTE_DOCS: ReadonlyMap<string, RouteDoc> = new Map([
   admin('GET', '/provider/spaces/:id/storage-import/auto/stats', { summary: 'Show storage import statistics' }),
   admin('POST', '/provider/spaces/:id/storage-import/auto/force-start', { summary: 'Start a storage import scan now' }),
   admin('POST', '/provider/spaces/:id/storage-import/auto/force-stop', { summary: 'Stop the running storage import scan' }),
+  admin('GET', '/provider/users', { summary: 'List the users of this provider' }),
+  admin('POST', '/provider/users', { summary: 'Create a user', body: createUserBody }),
+  admin('GET', '/provider/groups', { summary: 'List the groups' }),
+  admin('POST', '/provider/groups', { summary: 'Create a group', body: createGroupBody }),
+  admin('POST', '/provider/groups/:gid/members', { summary: 'Add a user or a subgroup (id or name) to a group', body: addGroupMemberBody }),
+  admin('GET', '/provider/spaces/:id/members', { summary: 'List the members of a space with their own and effective privileges' }),
+  admin('POST', '/provider/spaces/:id/members', { summary: 'Add a user or group to a space with privileges (default: the member preset)', body: addSpaceMemberBody }),
+  admin('PUT', '/provider/spaces/:id/members/users/:memberId', { summary: 'Replace the space privileges of a user member', body: setPrivilegesBody }),
+  admin('PUT', '/provider/spaces/:id/members/groups/:memberId', { summary: 'Replace the space privileges of a group member', body: setPrivilegesBody }),
+  admin('DELETE', '/provider/spaces/:id/members/users/:memberId', { summary: 'Remove a user from a space' }),
+  admin('DELETE', '/provider/spaces/:id/members/groups/:memberId', { summary: 'Remove a group from a space' }),
 ]);

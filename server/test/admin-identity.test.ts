@@ -1,0 +1,161 @@
+import 'reflect-metadata';
+import { createServer, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import anyTest, { type TestFn } from 'ava';
+import pino from 'pino';
+import { identityDependencies } from '../src/admin/identity.js';
+import { createApp } from '../src/app.js';
+import { API, createFile, send, startTestWorker, type TestWorker } from './helpers.js';
+
+interface Context {
+  worker: TestWorker;
+  /** The same worker's store behind an app that also serves the admin API. */
+  admin: TestWorker;
+  server: Server;
+}
+
+const test = anyTest as TestFn<Context>;
+const PANEL = '/api/v3/onepanel/provider';
+
+test.beforeEach(async (t) => {
+  const worker = await startTestWorker();
+  const { core } = worker;
+  const app = createApp({
+    lfs: core.lfs, users: core.users, tokens: core.tokens, logger: pino({ level: 'silent' }),
+    provider: { providerId: 'test-provider', name: 'test', domain: '127.0.0.1', version: '0.1.0' },
+    admin: { storages: core.storages, spaces: core.spaces, importer: core.importer, identity: identityDependencies(core) },
+  });
+  const server = createServer(app.callback());
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  t.context = { worker, server, admin: { ...worker, port: (server.address() as AddressInfo).port } };
+});
+
+test.afterEach.always(async (t) => {
+  t.context.server.closeAllConnections();
+  await new Promise<void>((resolve) => t.context.server.close(() => resolve()));
+  await t.context.worker.close();
+});
+
+function post(worker: TestWorker, path: string, body: unknown, token?: string) {
+  return send(worker, `${PANEL}${path}`, { method: 'POST', body: JSON.stringify(body), headers: { 'Content-Type': 'application/json' }, token });
+}
+
+async function tokenOf(worker: TestWorker, userId: string): Promise<string> {
+  return (await worker.core.tokens.create(userId, { ttlSeconds: 600 })).token;
+}
+
+test('identity routes: non-admin gets 403', async (t) => {
+  const { admin } = t.context;
+  const user = await admin.core.users.create({ name: 'plain' });
+  const token = await tokenOf(admin, user.id);
+  const spaceId = admin.space.spaceId;
+
+  t.is((await send(admin, `${PANEL}/users`, { token })).status, 403);
+  t.is((await post(admin, '/users', { name: 'sneaky' }, token)).status, 403);
+  t.is((await post(admin, '/groups', { name: 'g' }, token)).status, 403);
+  t.is((await send(admin, `${PANEL}/spaces/${spaceId}/members`, { token })).status, 403);
+  t.is((await post(admin, `/spaces/${spaceId}/members`, { userId: user.id, privileges: 'all' }, token)).status, 403);
+  t.is(await admin.core.users.findByName('sneaky'), undefined);
+});
+
+test('identity routes: invalid body is 400', async (t) => {
+  const { admin } = t.context;
+  const spaceId = admin.space.spaceId;
+
+  const missing = await post(admin, '/users', {});
+  t.is(missing.status, 400);
+  t.is(missing.json.error.details.key, 'name');
+
+  const badName = await post(admin, '/users', { name: '-bad name' });
+  t.is(badName.status, 400);
+  t.is(badName.json.error.details.key, 'name');
+
+  const unknown = await post(admin, '/groups', { name: 'g', colour: 'red' });
+  t.is(unknown.status, 400);
+  t.is(unknown.json.error.details.key, 'colour');
+
+  const user = await admin.core.users.create({ name: 'carol' });
+  const badPrivilege = await post(admin, `/spaces/${spaceId}/members`, { userId: user.id, privileges: ['space_fly'] });
+  t.is(badPrivilege.status, 400);
+  t.is(badPrivilege.json.error.details.key, 'privileges');
+  t.regex(badPrivilege.json.error.description, /space_fly/);
+
+  const both = await post(admin, `/spaces/${spaceId}/members`, { privileges: 'viewer' });
+  t.is(both.status, 400);
+  t.is(both.json.error.details.key, 'userId');
+
+  const setWithout = await send(admin, `${PANEL}/spaces/${spaceId}/members/users/${user.id}`, { method: 'PUT', body: '{}', headers: { 'Content-Type': 'application/json' } });
+  t.is(setWithout.status, 400);
+  t.is(setWithout.json.error.details.key, 'privileges');
+});
+
+test('space members: nested group privileges', async (t) => {
+  const { admin } = t.context;
+  const spaceId = admin.space.spaceId;
+  const dave = (await post(admin, '/users', { name: 'dave' })).json;
+  const team = await post(admin, '/groups', { name: 'team' });
+  t.is(team.status, 201);
+  const students = (await post(admin, '/groups', { name: 'students' })).json;
+  t.is((await post(admin, `/groups/team/members`, { groupId: students.id })).status, 200);
+  t.is((await post(admin, `/groups/${students.id}/members`, { userId: 'dave' })).status, 200);
+  t.is((await post(admin, `/spaces/${spaceId}/members`, { groupId: 'team', privileges: ['space_view', 'space_view_qos'] })).status, 201);
+  t.is((await post(admin, `/spaces/${spaceId}/members`, { userId: dave.id, privileges: 'viewer' })).status, 201);
+
+  const listing = (await send(admin, `${PANEL}/spaces/${spaceId}/members`)).json;
+  t.deepEqual(listing.users[dave.id].privileges, ['space_read_data', 'space_view']);
+  t.deepEqual(listing.users[dave.id].effectivePrivileges, ['space_read_data', 'space_view', 'space_view_qos']);
+  t.deepEqual(listing.groups[team.json.id].privileges, ['space_view', 'space_view_qos']);
+  t.true(listing.users[admin.admin.id].effectivePrivileges.includes('space_manage_shares'));
+  t.true((await send(admin, `${PANEL}/groups`)).json.groups.some((group: { name: string }) => group.name === 'students'));
+  t.true((await send(admin, `${PANEL}/users`)).json.users.some((user: { name: string }) => user.name === 'dave'));
+
+  t.is((await send(admin, `${PANEL}/spaces/${spaceId}/members/groups/${team.json.id}`, { method: 'DELETE' })).status, 204);
+  const after = (await send(admin, `${PANEL}/spaces/${spaceId}/members`)).json;
+  t.is(after.groups[team.json.id], undefined);
+  t.deepEqual(after.users[dave.id].effectivePrivileges, ['space_read_data', 'space_view']);
+});
+
+test('space members: viewer reads, write denied', async (t) => {
+  const { admin } = t.context;
+  const spaceId = admin.space.spaceId;
+  const fileId = await createFile(admin, 'report.txt', 'numbers');
+
+  const created = await post(admin, '/users', { name: 'erin' });
+  t.is(created.status, 201);
+  const added = await post(admin, `/spaces/${spaceId}/members`, { userId: 'erin', privileges: 'viewer' });
+  t.is(added.status, 201);
+  t.deepEqual(added.json.privileges, ['space_read_data', 'space_view']);
+  const token = await tokenOf(admin, created.json.id);
+
+  const read = await send(admin, `${API}/data/${fileId}/content`, { token });
+  t.is(read.status, 200);
+  t.is(read.text, 'numbers');
+
+  const write = await send(admin, `${API}/data/${fileId}/content`, { method: 'PUT', body: 'changed', token, headers: { 'Content-Type': 'application/octet-stream' } });
+  t.is(write.status, 403);
+  t.is(write.json.error.details.errno, 'eacces');
+  t.regex(write.json.error.description, /space_write_data/);
+
+  const granted = await send(admin, `${PANEL}/spaces/${spaceId}/members/users/${created.json.id}`, {
+    method: 'PUT', body: JSON.stringify({ privileges: 'member' }), headers: { 'Content-Type': 'application/json' },
+  });
+  t.is(granted.status, 204);
+  const members = (await send(admin, `${PANEL}/spaces/${spaceId}/members`)).json;
+  t.true(members.users[created.json.id].privileges.includes('space_write_data'));
+
+  t.is((await send(admin, `${PANEL}/spaces/${spaceId}/members/users/${created.json.id}`, { method: 'DELETE' })).status, 204);
+  const outside = await send(admin, `${API}/data/${fileId}/content`, { token });
+  t.is(outside.status, 403);
+  t.is(outside.json.error.id, 'forbidden');
+});
+
+test('space members: owner kept, unknown 404', async (t) => {
+  const { admin } = t.context;
+  const spaceId = admin.space.spaceId;
+  const owner = await send(admin, `${PANEL}/spaces/${spaceId}/members/users/${admin.admin.id}`, { method: 'DELETE' });
+  t.is(owner.status, 400);
+  const unknown = await send(admin, `${PANEL}/spaces/${spaceId}/members/users/${'0'.repeat(32)}`, {
+    method: 'PUT', body: JSON.stringify({ privileges: 'viewer' }), headers: { 'Content-Type': 'application/json' },
+  });
+  t.is(unknown.status, 404);
+});
