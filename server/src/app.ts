@@ -32,6 +32,8 @@ export interface AppDependencies {
   admin?: AdminDependencies;
   /** Transfers and QoS; without them `/transfers` and `/qos_requirements` are not served. */
   dataManagement?: RestDependencies['dataManagement'];
+  /** Space privilege checks; required with `shares` or `dataManagement` (see `spacePrivilegeCheck`). */
+  spacePrivileges?: RestDependencies['spacePrivileges'];
 }
 
 /**
@@ -80,7 +82,7 @@ export function createRouters(deps: AppDependencies): Router<AppState>[] {
     ...adminRouters,
     service,
     createPublicRestRouter(deps.provider),
-    createRestRouter({ lfs: deps.lfs, provider: deps.provider, shares: deps.shares, importer: deps.importer, dataManagement: deps.dataManagement, authenticate: restAuthenticate }),
+    createRestRouter({ lfs: deps.lfs, provider: deps.provider, shares: deps.shares, importer: deps.importer, dataManagement: deps.dataManagement, spacePrivileges: deps.spacePrivileges, authenticate: restAuthenticate }),
     createCdmiRouter({ lfs: deps.lfs, authenticate, users: deps.users, spaceCapabilities: deps.spaceCapabilities }),
   ];
 

@@ -1,8 +1,9 @@
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import type { Core } from '@op-worker/core';
+import { systemClock, type Core } from '@op-worker/core';
 import type { Logger } from 'pino';
 import { identityDependencies } from './admin/identity.js';
+import { spacePrivilegeCheck } from './rest/privileges.js';
 import { createApp } from './app.js';
 import { spaceCapabilitiesFrom } from './cdmi/capabilities.js';
 import { joinClusterIfManaged } from './cluster-worker.js';
@@ -42,7 +43,7 @@ export async function startWorker(config: WorkerConfig, logger: Logger): Promise
     };
     const spaceCapabilities = spaceCapabilitiesFrom(core.spaces, core.storages);
     const admin = { storages: core.storages, spaces: core.spaces, importer: core.importer, rules: core.rules, identity: identityDependencies(core) };
-    const app = createApp({ lfs: core.lfs, users: core.users, tokens: core.tokens, shares: core.shares, importer: core.importer, logger, provider, spaceCapabilities, admin, dataManagement: { transfers: core.transfers, qos: core.qos } });
+    const app = createApp({ lfs: core.lfs, users: core.users, tokens: core.tokens, shares: core.shares, importer: core.importer, logger, provider, spaceCapabilities, admin, dataManagement: { transfers: core.transfers, qos: core.qos }, spacePrivileges: spacePrivilegeCheck(core.store, systemClock) });
     // Undefined unless op-cluster-manager forked this process.
     const clusterWorker = joinClusterIfManaged(logger);
     const server = createServer(clusterWorker?.wrap(app.callback()) ?? app.callback());

@@ -4,12 +4,13 @@ import type { AddressInfo } from 'node:net';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import type { Core, SpaceInfo, UserRecord } from '@op-worker/core';
+import { systemClock, type Core, type SpaceInfo, type UserRecord } from '@op-worker/core';
 import pino from 'pino';
 import { createApp } from '../src/app.js';
 import { DEFAULT_CONFIG, type WorkerConfig } from '../src/config.js';
 import { openCore } from '../src/core.js';
 import { ensureEmbeddedDefaults } from '../src/embedded.js';
+import { spacePrivilegeCheck } from '../src/rest/privileges.js';
 
 export const API = '/api/v3/oneprovider';
 
@@ -39,6 +40,7 @@ export async function startTestWorker(): Promise<TestWorker> {
     users: core.users,
     tokens: core.tokens,
     shares: core.shares,
+    spacePrivileges: spacePrivilegeCheck(core.store, systemClock),
     importer: core.importer,
     logger,
     provider: { providerId: 'test-provider', name: 'test', domain: '127.0.0.1', version: '0.1.0' },

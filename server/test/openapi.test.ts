@@ -1,7 +1,9 @@
 import 'reflect-metadata';
 import anyTest, { type TestFn } from 'ava';
 import pino from 'pino';
+import { systemClock } from '@op-worker/core';
 import { createRouters } from '../src/app.js';
+import { spacePrivilegeCheck } from '../src/rest/privileges.js';
 import { openApiPath } from '../src/openapi/document.js';
 import { ROUTE_DOCS } from '../src/openapi/route-docs.js';
 import { API, send, startTestWorker, type TestWorker } from './helpers.js';
@@ -32,7 +34,7 @@ test('document served without token', async (t) => {
 test('every served route appears', async (t) => {
   const { core } = t.context;
   const routers = createRouters({
-    lfs: core.lfs, users: core.users, tokens: core.tokens, shares: core.shares, importer: core.importer,
+    lfs: core.lfs, users: core.users, tokens: core.tokens, shares: core.shares, importer: core.importer, spacePrivileges: spacePrivilegeCheck(core.store, systemClock),
     logger: pino({ level: 'silent' }),
     provider: { providerId: 'test-provider', name: 'test', domain: '127.0.0.1', version: '0.1.0' },
     admin: { storages: core.storages, spaces: core.spaces, importer: core.importer },

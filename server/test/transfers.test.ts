@@ -4,8 +4,10 @@ import { mkdir } from 'node:fs/promises';
 import path from 'node:path';
 import anyTest, { type TestFn } from 'ava';
 import pino from 'pino';
+import { systemClock } from '@op-worker/core';
 import { createApp } from '../src/app.js';
 import { DEFAULT_CONFIG } from '../src/config.js';
+import { spacePrivilegeCheck } from '../src/rest/privileges.js';
 import { API, startTestWorker, type TestWorker } from './helpers.js';
 import { sendChecked as send } from './spec-reference.js';
 
@@ -32,6 +34,7 @@ test.beforeEach(async (t) => {
     logger: pino({ level: 'silent' }),
     provider: { providerId: DEFAULT_CONFIG.providerId, name: 'test', domain: '127.0.0.1', version: '0.1.0' },
     dataManagement: { transfers: core.transfers, qos: core.qos },
+    spacePrivileges: spacePrivilegeCheck(core.store, systemClock),
   });
   const server = createServer(app.callback());
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));

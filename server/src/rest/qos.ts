@@ -1,9 +1,10 @@
 import type Router from '@koa/router';
-import { OpError, type QosService } from '@op-worker/core';
+import { OpError, type QosService, type SpacePrivilege } from '@op-worker/core';
 import { ApiError } from '../errors.js';
 import { readJsonBody } from '../http/json-body.js';
 import { bodyValidator, queryValidator } from '../http/validate.js';
-import { identityOf, type AppState } from '../state.js';
+import { identityOf, type AppContext, type AppState } from '../state.js';
+import { spaceOfFileId, type SpacePrivilegeCheck } from './privileges.js';
 import { fileIdParam, REST_PREFIX } from './files.js';
 
 interface AddQosBody {
@@ -53,10 +54,17 @@ const noQuery = queryValidator<Record<string, never>>({ type: 'object', addition
  * Register `/qos_requirements`, `/qos_requirements/{qid}`, its `audit_log`,
  * `/data/{id}/qos/summary` and `/spaces/{sid}/evaluate_qos_expression`.
  */
-export function registerQosRoutes(router: Router<AppState>, qos: QosService): void {
+export function registerQosRoutes(router: Router<AppState>, qos: QosService, requirePrivileges: SpacePrivilegeCheck): void {
+  /** Check a privilege in the space of a file; a malformed id is left to the service to reject. */
+  const requireForFile = async (ctx: AppContext, fileId: string, privilege: SpacePrivilege): Promise<void> => {
+    const spaceId = spaceOfFileId(fileId);
+    if (spaceId !== undefined) await requirePrivileges(identityOf(ctx), spaceId, privilege);
+  };
+
   router.post('/qos_requirements', async (ctx) => {
     noQuery(ctx.query);
     const body = addQosBody((await readJsonBody(ctx.req)) ?? {});
+    await requireForFile(ctx, body.fileId, 'space_manage_qos');
     const doc = await rethrowWithErrorId(() => qos.add(identityOf(ctx), body));
     ctx.status = 201;
     ctx.set('Location', `${ctx.protocol}://${ctx.host}${REST_PREFIX}/qos_requirements/${doc.qosRequirementId}`);
@@ -65,11 +73,14 @@ export function registerQosRoutes(router: Router<AppState>, qos: QosService): vo
 
   router.get('/qos_requirements/:qid', async (ctx) => {
     noQuery(ctx.query);
-    ctx.body = await qos.get(identityOf(ctx), ctx.params['qid'] ?? '');
+    const requirement = await qos.get(identityOf(ctx), ctx.params['qid'] ?? '');
+    await requireForFile(ctx, requirement.fileId, 'space_view_qos');
+    ctx.body = requirement;
   });
 
   router.delete('/qos_requirements/:qid', async (ctx) => {
     noQuery(ctx.query);
+    await requireForFile(ctx, (await qos.get(identityOf(ctx), ctx.params['qid'] ?? '')).fileId, 'space_manage_qos');
     await qos.remove(identityOf(ctx), ctx.params['qid'] ?? '');
     ctx.status = 204;
   });
@@ -77,6 +88,7 @@ export function registerQosRoutes(router: Router<AppState>, qos: QosService): vo
   router.get('/qos_requirements/:qid/audit_log', async (ctx) => {
     const query = auditQuery(ctx.query);
     const since = query.timestamp === undefined ? undefined : query.timestamp * 1000;
+    await requireForFile(ctx, (await qos.get(identityOf(ctx), ctx.params['qid'] ?? '')).fileId, 'space_view_qos');
     const log = await qos.auditLog(identityOf(ctx), ctx.params['qid'] ?? '', query.offset, query.limit, since);
     ctx.body = {
       isLast: log.isLast,
@@ -92,12 +104,14 @@ export function registerQosRoutes(router: Router<AppState>, qos: QosService): vo
 
   router.get('/data/:id/qos/summary', async (ctx) => {
     noQuery(ctx.query);
+    await requireForFile(ctx, fileIdParam(ctx), 'space_view_qos');
     ctx.body = await qos.summary(identityOf(ctx), fileIdParam(ctx));
   });
 
   router.post('/spaces/:sid/evaluate_qos_expression', async (ctx) => {
     noQuery(ctx.query);
     const body = evaluateBody((await readJsonBody(ctx.req)) ?? {});
+    await requirePrivileges(identityOf(ctx), ctx.params['sid'] ?? '', 'space_view_qos');
     const matchingStorages = await rethrowWithErrorId(() => qos.evaluate(identityOf(ctx), ctx.params['sid'] ?? '', body.expression));
     ctx.body = { matchingStorages };
   });

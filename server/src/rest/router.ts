@@ -14,6 +14,7 @@ import { registerDistributionRoutes } from './distribution.js';
 import { registerQosRoutes } from './qos.js';
 import { registerTransferRoutes } from './transfers.js';
 import { registerShareRoutes } from './shares.js';
+import type { SpacePrivilegeCheck } from './privileges.js';
 import { registerRegistrationRoute } from './register.js';
 
 export interface RestDependencies {
@@ -27,6 +28,8 @@ export interface RestDependencies {
   authenticate: Middleware<AppState>;
   /** Transfers and QoS; without them those routes are not served. */
   dataManagement?: { transfers: TransferService; qos: QosService };
+  /** Space privilege checks of the share, transfer and QoS routes; required when those are served. */
+  spacePrivileges?: SpacePrivilegeCheck;
 }
 
 /** Create the public service routes (`/configuration`, `/health`), which need no token. */
@@ -57,10 +60,13 @@ export function createRestRouter(deps: RestDependencies): Router<AppState> {
   registerDistributionRoutes(router, deps.lfs);
   registerDirStatsRoutes(router, deps.lfs);
   registerChangesRoutes(router, deps.lfs);
-  if (deps.dataManagement) {
-    registerTransferRoutes(router, deps.dataManagement.transfers);
-    registerQosRoutes(router, deps.dataManagement.qos);
+  if ((deps.dataManagement || deps.shares) && !deps.spacePrivileges) {
+    throw new Error('createRestRouter: pass spacePrivileges with shares or dataManagement, so their routes can check space privileges');
   }
-  if (deps.shares) registerShareRoutes(router, deps.shares);
+  if (deps.dataManagement) {
+    registerTransferRoutes(router, deps.dataManagement.transfers, deps.spacePrivileges!);
+    registerQosRoutes(router, deps.dataManagement.qos, deps.spacePrivileges!);
+  }
+  if (deps.shares) registerShareRoutes(router, deps.shares, deps.spacePrivileges!);
   return router;
 }

@@ -1,10 +1,11 @@
 import type Router from '@koa/router';
-import { transferStatus, type TransferBucket, type TransferDoc, type TransferService } from '@op-worker/core';
+import { transferStatus, type SpacePrivilege, type TransferBucket, type TransferDoc, type TransferService } from '@op-worker/core';
 import { ApiError } from '../errors.js';
 import { readJsonBody } from '../http/json-body.js';
 import { bodyValidator, queryValidator } from '../http/validate.js';
 import { identityOf, type AppState } from '../state.js';
 import { REST_PREFIX } from './files.js';
+import { spaceOfFileId, type SpacePrivilegeCheck } from './privileges.js';
 import { rethrowWithErrorId } from './qos.js';
 
 interface CreateTransferBody {
@@ -55,13 +56,33 @@ export const listTransfersQuery = queryValidator<ListTransfersQuery>({
 
 const noQuery = queryValidator<Record<string, never>>({ type: 'object', additionalProperties: false });
 
-/** Register `/transfers`, `/transfers/{tid}`, `/transfers/{tid}/rerun` and `/spaces/{sid}/transfers`. */
-export function registerTransferRoutes(router: Router<AppState>, transfers: TransferService): void {
+/** Privileges to schedule a transfer of each type: a migration replicates, then evicts. */
+const SCHEDULE_PRIVILEGES: Record<TransferDoc['type'], SpacePrivilege[]> = {
+  replication: ['space_schedule_replication'],
+  eviction: ['space_schedule_eviction'],
+  migration: ['space_schedule_replication', 'space_schedule_eviction'],
+};
+
+/** Privileges to cancel a transfer of each type. */
+const CANCEL_PRIVILEGES: Record<TransferDoc['type'], SpacePrivilege[]> = {
+  replication: ['space_cancel_replication'],
+  eviction: ['space_cancel_eviction'],
+  migration: ['space_cancel_replication', 'space_cancel_eviction'],
+};
+
+/**
+ * Register `/transfers`, `/transfers/{tid}`, `/transfers/{tid}/rerun` and
+ * `/spaces/{sid}/transfers`. Reading needs `space_view_transfers`; scheduling, rerunning
+ * and cancelling need the schedule or cancel privileges of the transfer's type.
+ */
+export function registerTransferRoutes(router: Router<AppState>, transfers: TransferService, requirePrivileges: SpacePrivilegeCheck): void {
   router.post('/transfers', async (ctx) => {
     noQuery(ctx.query);
     const body = createTransferBody((await readJsonBody(ctx.req)) ?? {});
     if (body.dataSourceType === 'view') throw new ApiError(501, 'notImplemented', 'transfers of view query results are not available; use dataSourceType "file"');
     if (body.fileId === undefined) throw ApiError.missingValue('fileId', 'a transfer of dataSourceType "file" needs fileId');
+    const spaceId = spaceOfFileId(body.fileId);
+    if (spaceId !== undefined) await requirePrivileges(identityOf(ctx), spaceId, ...SCHEDULE_PRIVILEGES[body.type]);
 
     const doc = await rethrowWithErrorId(() =>
       transfers.create(identityOf(ctx), {
@@ -80,17 +101,22 @@ export function registerTransferRoutes(router: Router<AppState>, transfers: Tran
   router.get('/transfers/:tid', async (ctx) => {
     noQuery(ctx.query);
     const doc = await transfers.get(identityOf(ctx), ctx.params['tid'] ?? '');
+    await requirePrivileges(identityOf(ctx), doc.spaceId, 'space_view_transfers');
     ctx.body = toRestTransfer(doc, await transfers.effective(doc));
   });
 
   router.delete('/transfers/:tid', async (ctx) => {
     noQuery(ctx.query);
+    const doc = await transfers.get(identityOf(ctx), ctx.params['tid'] ?? '');
+    await requirePrivileges(identityOf(ctx), doc.spaceId, ...CANCEL_PRIVILEGES[doc.type]);
     await rethrowWithErrorId(() => transfers.cancel(identityOf(ctx), ctx.params['tid'] ?? ''));
     ctx.status = 204;
   });
 
   router.post('/transfers/:tid/rerun', async (ctx) => {
     noQuery(ctx.query);
+    const original = await transfers.get(identityOf(ctx), ctx.params['tid'] ?? '');
+    await requirePrivileges(identityOf(ctx), original.spaceId, ...SCHEDULE_PRIVILEGES[original.type]);
     const doc = await rethrowWithErrorId(() => transfers.rerun(identityOf(ctx), ctx.params['tid'] ?? ''));
     ctx.status = 201;
     ctx.set('Location', `${ctx.protocol}://${ctx.host}${REST_PREFIX}/transfers/${doc.transferId}`);
@@ -99,6 +125,7 @@ export function registerTransferRoutes(router: Router<AppState>, transfers: Tran
 
   router.get('/spaces/:sid/transfers', async (ctx) => {
     const query = listTransfersQuery(ctx.query);
+    await requirePrivileges(identityOf(ctx), ctx.params['sid'] ?? '', 'space_view_transfers');
     ctx.body = await rethrowWithErrorId(() => transfers.list(identityOf(ctx), ctx.params['sid'] ?? '', query.state, query.limit, query.page_token));
   });
 }
