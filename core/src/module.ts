@@ -94,6 +94,8 @@ export function bootstrapCore(options: CoreBootstrapOptions): Core {
   const lfs = container.get<LogicalFileSystemImpl>(TYPES.LogicalFileSystem);
   const clock = options.clock ?? systemClock;
   const dataManagement = createDataManagement(options, lfs, storages, clock, logger, coreOptions.providerId);
+  container.get<StorageRegistryImpl>(TYPES.StorageRegistry).events = dataManagement.events;
+  container.get<SpaceServiceImpl>(TYPES.SpaceService).events = dataManagement.events;
   return {
     container,
     store: options.store,

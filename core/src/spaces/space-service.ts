@@ -4,6 +4,7 @@ import type { Logger } from 'pino';
 import { OpError } from '../errors.js';
 import { encodeFileId } from '../ids/file-id.js';
 import { updateDocument } from '../metadata/cas.js';
+import type { EventBus } from '../events/bus.js';
 import type { MetadataStore } from '../metadata/store.js';
 import { assertValidName } from '../paths.js';
 import { TYPES, type Clock } from '../tokens.js';
@@ -13,6 +14,9 @@ import type { CreateSpaceRequest, SpaceService, StorageRegistry, SupportSpaceReq
 
 @injectable()
 export class SpaceServiceImpl implements SpaceService {
+  /** Event bus that gets `storage.changed` after a space gains a support. Set when the data-management services are wired. */
+  events: EventBus | undefined;
+
   constructor(
     @inject(TYPES.MetadataStore) private readonly store: MetadataStore,
     @inject(TYPES.StorageRegistry) private readonly storages: StorageRegistry,
@@ -131,6 +135,7 @@ export class SpaceServiceImpl implements SpaceService {
       });
     });
     this.logger.info({ spaceId: request.spaceId, storageId: request.storageId, size }, 'space supported');
+    await this.events?.emit('storage.changed', { spaceId: request.spaceId, storageId: request.storageId });
     return toSpaceInfo(space);
   }
 

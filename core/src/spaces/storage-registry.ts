@@ -4,6 +4,7 @@ import { buffer } from 'node:stream/consumers';
 import { inject, injectable } from 'inversify';
 import type { Logger } from 'pino';
 import { OpError, StorageError } from '../errors.js';
+import type { EventBus } from '../events/bus.js';
 import type { MetadataStore } from '../metadata/store.js';
 import { createDispatchedHelper } from '../storage/dispatcher.js';
 import { parseStorageConfig, redactStorageConfig } from '../storage/config.js';
@@ -18,6 +19,9 @@ const VERIFY_PREFIX = '.op-worker-verify-';
 @injectable()
 export class StorageRegistryImpl implements StorageRegistry {
   private readonly helpers = new Map<string, Promise<StorageHelper>>();
+
+  /** Event bus that gets `storage.changed` after a storage is added, modified or removed. Set when the data-management services are wired. */
+  events: EventBus | undefined;
 
   constructor(
     @inject(TYPES.MetadataStore) private readonly store: MetadataStore,
@@ -52,6 +56,7 @@ export class StorageRegistryImpl implements StorageRegistry {
     await this.store.create(COLLECTIONS.storage, record.storageId, record);
     this.helpers.set(record.storageId, Promise.resolve(helper));
     this.logger.info({ storageId: record.storageId, type: record.type, name: record.name }, 'storage added');
+    await this.events?.emit('storage.changed', { storageId: record.storageId });
     return record;
   }
 
@@ -88,6 +93,7 @@ export class StorageRegistryImpl implements StorageRegistry {
     // NOTE: an operation still running on the previous helper may fail when it closes.
     if (previous) await (await previous.catch(() => undefined))?.close();
     this.logger.info({ storageId, name: record.name, changedOptions: Object.keys(request.config ?? {}) }, 'storage modified');
+    await this.events?.emit('storage.changed', { storageId });
     return record;
   }
 
@@ -109,6 +115,7 @@ export class StorageRegistryImpl implements StorageRegistry {
     if (cached) await (await cached).close();
     await this.store.delete(COLLECTIONS.storage, storageId);
     this.logger.info({ storageId }, 'storage removed');
+    await this.events?.emit('storage.changed', { storageId });
   }
 
   redacted(record: StorageRecord): Record<string, unknown> {
