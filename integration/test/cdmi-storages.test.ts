@@ -1,10 +1,7 @@
-import { mkdtemp, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
-import path from 'node:path';
 import test, { type ExecutionContext } from 'ava';
 import type { SpaceInfo } from '@op-worker/core';
-import { startAzure, startS3, startSftp, type StorageServer } from '../src/servers/storages.js';
-import { cliJson, REST, send, startWorkerProcess, type HttpResponse, type WorkerProcess } from '../src/servers/worker.js';
+import { startProviderOnEveryStorage, STORAGE_TYPES, type ProviderOnEveryStorage, type StorageType } from '../src/servers/provider.js';
+import { REST, send, type HttpResponse, type WorkerProcess } from '../src/servers/worker.js';
 
 /**
  * The CDMI scenarios of `server/test/cdmi-behaviours.test.ts` that touch storage
@@ -13,49 +10,26 @@ import { cliJson, REST, send, startWorkerProcess, type HttpResponse, type Worker
  * Azurite are started once for this file; each test works in a directory of its own.
  */
 
-type StorageType = 'posix' | 's3' | 'sftp' | 'azure';
-const TYPES: StorageType[] = ['posix', 's3', 'sftp', 'azure'];
 
 const V = { 'X-CDMI-Specification-Version': '1.1.1' };
 const CO = { ...V, 'Content-Type': 'application/cdmi-object' };
 const CC = { ...V, 'Content-Type': 'application/cdmi-container' };
 const CONTENT = 'File content!';
 
-const spaces = new Map<StorageType, SpaceInfo>();
-const servers: StorageServer[] = [];
+let provider: ProviderOnEveryStorage;
 let worker: WorkerProcess;
-let root: string;
 
 test.before(async () => {
-  root = await mkdtemp(path.join(tmpdir(), 'op-it-cdmi-'));
-  const dataDir = path.join(root, 'data');
-  const started = await Promise.all([startS3(), startSftp(), startAzure()]);
-  servers.push(...started);
-  worker = await startWorkerProcess(dataDir);
-
-  const listed = (await send(worker, `${REST}/spaces`)).json() as Array<{ spaceId: string; name: string }>;
-  const defaultSpace = listed.find((space) => space.name === 'default');
-  if (defaultSpace === undefined) throw new Error('the worker created no default space');
-  spaces.set('posix', (await send(worker, `${REST}/spaces/${defaultSpace.spaceId}`)).json() as SpaceInfo);
-
-  for (const server of started) {
-    const options = await server.newStorage(`cdmi-${server.type}`);
-    await cliJson(dataDir, 'storage', 'add', '--name', server.type, '--type', server.type, '--config', JSON.stringify(options));
-    await cliJson(dataDir, 'space', 'create', `cdmi-${server.type}`, '--owner', 'admin');
-    spaces.set(server.type, await cliJson<SpaceInfo>(dataDir, 'space', 'support', `cdmi-${server.type}`, '--storage', server.type));
-  }
+  provider = await startProviderOnEveryStorage('cdmi');
+  worker = provider.worker;
 });
 
 test.after.always(async () => {
-  await worker?.stop();
-  await Promise.all(servers.map((server) => server.stop()));
-  if (root !== undefined) await rm(root, { recursive: true, force: true });
+  await provider?.stop();
 });
 
 function spaceOf(type: StorageType): SpaceInfo {
-  const space = spaces.get(type);
-  if (space === undefined) throw new Error(`no space was set up for storage type ${type}`);
-  return space;
+  return provider.spaceOf(type);
 }
 
 interface CdmiRequest {
@@ -96,7 +70,7 @@ function b64(text: string): string {
   return Buffer.from(text).toString('base64');
 }
 
-for (const type of TYPES) {
+for (const type of STORAGE_TYPES) {
   test(`cdmi on ${type}: containers, children and childrenrange`, async (t) => {
     const space = spaceOf(type);
     await mkdir(t, space, 'c');

@@ -1,11 +1,8 @@
-import { mkdtemp, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
-import path from 'node:path';
 import test, { type ExecutionContext } from 'ava';
 import type { SpaceInfo } from '@op-worker/core';
 import { generatedStream, MiB, modelBytes, modelDigest, streamDigest, type ContentModel } from '../src/servers/content.js';
-import { startAzure, startS3, startSftp, type StorageServer } from '../src/servers/storages.js';
-import { cliJson, encodePath, REST, send, startWorkerProcess, type WorkerProcess } from '../src/servers/worker.js';
+import { startProviderOnEveryStorage, STORAGE_TYPES, type ProviderOnEveryStorage, type StorageType } from '../src/servers/provider.js';
+import { encodePath, REST, send, type WorkerProcess } from '../src/servers/worker.js';
 
 /**
  * The real `op-worker` binary with its default plugin list: storages are added with
@@ -13,49 +10,25 @@ import { cliJson, encodePath, REST, send, startWorkerProcess, type WorkerProcess
  * the REST API. moto, sshd and Azurite are started once for this file.
  */
 
-type StorageType = 'posix' | 's3' | 'sftp' | 'azure';
-const TYPES: StorageType[] = ['posix', 's3', 'sftp', 'azure'];
 
 const LARGE_SIZE = 100 * MiB;
 /** S3 multipart part size and Azure block size that the helpers use by default. */
 const PART_SIZE = 8 * MiB;
 
-const spaces = new Map<StorageType, SpaceInfo>();
-const servers: StorageServer[] = [];
+let provider: ProviderOnEveryStorage;
 let worker: WorkerProcess;
-let root: string;
 
 test.before(async () => {
-  root = await mkdtemp(path.join(tmpdir(), 'op-it-worker-'));
-  const dataDir = path.join(root, 'data');
-  const started = await Promise.all([startS3(), startSftp(), startAzure()]);
-  servers.push(...started);
-  worker = await startWorkerProcess(dataDir);
-
-  // The embedded default space is on the POSIX storage in the data folder.
-  const listed = (await send(worker, `${REST}/spaces`)).json() as Array<{ spaceId: string; name: string }>;
-  const defaultSpace = listed.find((space) => space.name === 'default');
-  if (defaultSpace === undefined) throw new Error('the worker created no default space');
-  spaces.set('posix', (await send(worker, `${REST}/spaces/${defaultSpace.spaceId}`)).json() as SpaceInfo);
-
-  for (const server of started) {
-    const options = await server.newStorage(`worker-${server.type}`);
-    await cliJson(dataDir, 'storage', 'add', '--name', server.type, '--type', server.type, '--config', JSON.stringify(options));
-    await cliJson(dataDir, 'space', 'create', `${server.type}-space`, '--owner', 'admin');
-    spaces.set(server.type, await cliJson<SpaceInfo>(dataDir, 'space', 'support', `${server.type}-space`, '--storage', server.type));
-  }
+  provider = await startProviderOnEveryStorage('worker');
+  worker = provider.worker;
 });
 
 test.after.always(async () => {
-  await worker?.stop();
-  await Promise.all(servers.map((server) => server.stop()));
-  await rm(root, { recursive: true, force: true });
+  await provider?.stop();
 });
 
 function spaceOf(type: StorageType): SpaceInfo {
-  const space = spaces.get(type);
-  if (space === undefined) throw new Error(`no space was set up for storage type ${type}`);
-  return space;
+  return provider.spaceOf(type);
 }
 
 /** Upload a generated content to a path below the space root and return the new file's id. */
@@ -80,7 +53,7 @@ async function sizeOf(fileId: string): Promise<number> {
   return (await send(worker, `${REST}/data/${fileId}?attributes=size`)).json().size as number;
 }
 
-for (const type of TYPES) {
+for (const type of STORAGE_TYPES) {
   test(`worker ${type}: 100 MiB file over REST`, async (t) => {
     const space = spaceOf(type);
     const model: ContentModel = { seed: 21, size: LARGE_SIZE, patches: [] };

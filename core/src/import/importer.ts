@@ -153,7 +153,7 @@ export class StorageImporterImpl implements StorageImporter {
 
     while (!stored.done || !known.done) {
       if (this.stopRequests.has(context.space.spaceId)) throw new ScanStopped();
-      const order = stored.done ? 1 : known.done ? -1 : Buffer.compare(Buffer.from(stored.value.name), Buffer.from(known.value.name));
+      const order = mergeOrder(stored, known);
       if (order < 0 && !stored.done) {
         await this.guard(context, stored.value.name, () => this.register(context, dir, storagePath, stored.value as ListEntry, depth));
         stored = await onStorage.next();
@@ -170,7 +170,7 @@ export class StorageImporterImpl implements StorageImporter {
     }
   }
 
-  /** A storage entry the metadata does not know: create its document (and descend into directories). */
+  /** Register a storage entry the metadata does not know, descending into directories. */
   private async register(context: ScanContext, dir: FileDoc, dirPath: string, entry: ListEntry, depth: number): Promise<void> {
     const path = joinPath(dirPath, entry.name);
     const doc = await registerStorageEntry(this.store, this.source(context), dir, entry.name, entry.stat, path);
@@ -180,7 +180,7 @@ export class StorageImporterImpl implements StorageImporter {
     if (doc.type === 'DIR' && depth + 1 < MAX_DEPTH) await this.scanDirectory(context, doc, path, depth + 1);
   }
 
-  /** A known name that is no longer on the storage: remove it from the namespace. */
+  /** Remove from the namespace a known name that is no longer on the storage. */
   private async unregister(context: ScanContext, child: ChildEntry): Promise<void> {
     const fileId = encodeFileId({ fileUuid: child.childId, spaceId: context.space.spaceId });
     await this.lfs.forget(SCANNER, fileId).catch((error: unknown) => {
@@ -304,4 +304,14 @@ export class StorageImporterImpl implements StorageImporter {
 
 function joinPath(dir: string, name: string): string {
   return dir === '' ? name : `${dir}/${name}`;
+}
+
+/**
+ * Compare the heads of the two sorted sources of a merge pass: negative when the storage
+ * entry comes first (or metadata is exhausted), positive for the metadata entry.
+ */
+function mergeOrder(stored: IteratorResult<ListEntry>, known: IteratorResult<ChildEntry>): number {
+  if (stored.done) return 1;
+  if (known.done) return -1;
+  return Buffer.compare(Buffer.from(stored.value.name), Buffer.from(known.value.name));
 }

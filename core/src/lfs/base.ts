@@ -34,16 +34,16 @@ export interface CoreOptions {
 
 /** A file's document together with what is needed to reach its data. */
 export interface ResolvedFile {
-  /** The inode: the document that holds the data, size, times and metadata. */
+  /** The inode: the document that contains the data location, size, times and metadata. */
   doc: FileDoc;
   space: SpaceDoc;
-  /** Set when the id named a hard link: the document that holds the link's name and parent. */
+  /** Set when the id named a hard link: the document that contains the link's name and parent. */
   link?: FileDoc;
   /** Set when the id was share-scoped: the file was reached through this share, read-only. */
   share?: ShareScope;
 }
 
-/** The document that holds a resolved file's name and parent: the link, or else the inode. */
+/** Return the document that contains a resolved file's name and parent: the link, or else the inode. */
 export function entryOf(file: ResolvedFile): FileDoc {
   return file.link ?? file.doc;
 }
@@ -142,7 +142,7 @@ export abstract class LfsBase {
     return share ? scopeAttributes(attributes, share, entry.uuid, entry.parentUuid) : attributes;
   }
 
-  /** A base for relative paths: a file id, or a space id meaning the space root. */
+  /** Resolve a base for relative paths: a file id, or a space id meaning the space root. */
   protected async resolveBase(who: Identity, baseId: string): Promise<ResolvedFile> {
     if (SPACE_ID_PATTERN.test(baseId)) {
       return this.resolveGuid(who, { fileUuid: spaceRootUuid(baseId), spaceId: baseId });
@@ -242,7 +242,7 @@ export abstract class LfsBase {
     }
   }
 
-  /** The storage new data goes to: the space's first support. */
+  /** Choose the storage new data goes to: the space's first support. */
   protected async writablePlacement(file: ResolvedFile): Promise<Placement> {
     const support = file.space.supports[0];
     if (!support) {
@@ -253,7 +253,7 @@ export abstract class LfsBase {
     return this.placement(file, support);
   }
 
-  /** A storage that holds `[offset, offset + length)` of the file. */
+  /** Find a storage that contains `[offset, offset + length)` of the file. */
   protected async readablePlacement(file: ResolvedFile, offset: number, length: number): Promise<Placement> {
     for (const support of file.space.supports) {
       const location = await this.store.get<FileLocationDoc>(COLLECTIONS.location, locationKey(file.doc.uuid, support.storageId));
@@ -273,7 +273,7 @@ export abstract class LfsBase {
   }
 
   /**
-   * Where a file's data is on a storage. On canonical storages it follows the logical
+   * Find where a file's data is on a storage. On canonical storages it follows the logical
    * path, which a rename of any ancestor changes, so it is derived rather than stored.
    */
   protected async dataPath(doc: FileDoc, support: SpaceSupport, record: StorageRecord): Promise<string> {

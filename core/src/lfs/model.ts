@@ -91,7 +91,7 @@ export function locationKey(fileUuid: string, storageId: string): string {
   return `${fileUuid}:${storageId}`;
 }
 
-/** Uuid of a space's trash directory, which holds directories being deleted in the background. */
+/** Uuid of a space's trash directory, which contains directories being deleted in the background. */
 export function spaceTrashUuid(spaceId: string): string {
   return `trash_${spaceId}`;
 }
@@ -109,7 +109,7 @@ export const DETACHED_DATA_DIR = '.detached';
  */
 export const RESERVED_NAME_PREFIX = '.op-worker-';
 
-/** Whether a name is kept for the worker: the reserved prefix anywhere, trash and detached data in a space root. */
+/** Tell whether a name is reserved for the worker: the prefix anywhere, trash and detached data in a space root. */
 export function isReservedName(name: string, inSpaceRoot: boolean): boolean {
   if (name.startsWith(RESERVED_NAME_PREFIX)) return true;
   return inSpaceRoot && (name === TRASH_DIR_NAME || name === DETACHED_DATA_DIR);
