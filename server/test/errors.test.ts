@@ -1,6 +1,12 @@
 import test from 'ava';
 import { OpError, StorageError } from '@op-worker/core';
+import { once } from 'node:events';
+import type { AddressInfo } from 'node:net';
+import Koa from 'koa';
+import { pino } from 'pino';
 import { ApiError, toErrorResponse } from '../src/errors.js';
+import { errorMiddleware, OutageLog } from '../src/middleware/errors.js';
+import type { AppState } from '../src/state.js';
 
 test('posix errno picks the status', (t) => {
   const cases: Array<[Parameters<typeof OpError.posix>[0], number]> = [
@@ -50,4 +56,36 @@ test('api errors keep their headers', (t) => {
   t.is(response.status, 416);
   t.deepEqual(response.headers, { 'Content-Range': 'bytes */3' });
   t.is(response.body.error.details, undefined);
+});
+
+test('an outage logs its first 503 in full and counts the rest into one line', async (t) => {
+  const lines: Array<Record<string, unknown>> = [];
+  const log = pino({ level: 'debug' }, { write: (line: string) => void lines.push(JSON.parse(line) as Record<string, unknown>) });
+  const outages = new OutageLog(60_000);
+  const app = new Koa<AppState>();
+  app.use(async (ctx, next) => {
+    ctx.state.log = log;
+    await next();
+  });
+  app.use(errorMiddleware(outages));
+  app.use(() => {
+    throw new OpError('unavailable', 'the metadata store does not answer');
+  });
+  const server = app.listen(0, '127.0.0.1');
+  t.teardown(() => server.close());
+  await once(server, 'listening');
+  const { port } = server.address() as AddressInfo;
+
+  for (let i = 0; i < 20; i++) {
+    const response = await fetch(`http://127.0.0.1:${port}/api/v3/oneprovider/spaces`);
+    t.is(response.status, 503);
+    await response.arrayBuffer();
+  }
+  outages.flush();
+
+  const errors = lines.filter((line) => line['level'] === 50);
+  t.is(errors.length, 2, JSON.stringify(errors));
+  t.truthy((errors[0]?.['err'] as { stack?: string } | undefined)?.stack);
+  t.is(errors[1]?.['count'], 19);
+  t.is(errors[1]?.['errorId'], 'serviceUnavailable');
 });

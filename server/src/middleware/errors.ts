@@ -1,13 +1,21 @@
 import type { Middleware } from 'koa';
-import { ApiError, toErrorResponse } from '../errors.js';
+import type { Logger } from 'pino';
+import { ApiError, toErrorResponse, type ErrorResponse } from '../errors.js';
 import type { AppState } from '../state.js';
+
+/** Length of the window over which repeated 503 failures are counted into one log line, in milliseconds. */
+const OUTAGE_LOG_WINDOW_MS = 10_000;
 
 /**
  * Turn every error thrown below into an Onedata error body. Server faults are logged
  * with the request id; expected failures (4xx) are logged at debug level only.
  * A request that no route matched becomes a 404 error body.
+ *
+ * A 503 means a dependency (the metadata store, a storage) is down, and during an
+ * outage every request fails the same way; the first such failure in a window is
+ * logged with its stack and the rest are counted into one line at the window's end.
  */
-export function errorMiddleware(): Middleware<AppState> {
+export function errorMiddleware(outages = new OutageLog()): Middleware<AppState> {
   return async (ctx, next) => {
     try {
       await next();
@@ -16,11 +24,7 @@ export function errorMiddleware(): Middleware<AppState> {
       }
     } catch (error) {
       const response = toErrorResponse(error);
-      if (response.internal) {
-        ctx.state.log.error({ err: error, method: ctx.method, path: ctx.path }, 'request failed');
-      } else {
-        ctx.state.log.debug({ err: error, status: response.status }, 'request rejected');
-      }
+      logFailure(ctx.state.log, error, response, ctx.method, ctx.path, outages);
 
       if (ctx.headerSent || !ctx.writable) {
         ctx.req.destroy();
@@ -33,4 +37,50 @@ export function errorMiddleware(): Middleware<AppState> {
       ctx.body = response.body;
     }
   };
+}
+
+function logFailure(log: Logger, error: unknown, response: ErrorResponse, method: string, path: string, outages: OutageLog): void {
+  if (!response.internal) {
+    log.debug({ err: error, status: response.status }, 'request rejected');
+    return;
+  }
+
+  if (response.status === 503 && !outages.first(response.body.error.id, log)) return;
+  log.error({ err: error, method, path }, 'request failed');
+}
+
+/**
+ * Counts 503 failures per error id. `first` answers true for the first failure of a
+ * window, which the caller logs in full; the others are counted, and the count is
+ * logged once when the window closes.
+ */
+export class OutageLog {
+  private readonly windows = new Map<string, { repeated: number; log: Logger }>();
+  private timer: NodeJS.Timeout | undefined;
+
+  constructor(private readonly windowMs = OUTAGE_LOG_WINDOW_MS) {}
+
+  first(errorId: string, log: Logger): boolean {
+    const window = this.windows.get(errorId);
+    if (window !== undefined) {
+      window.repeated += 1;
+      return false;
+    }
+
+    this.windows.set(errorId, { repeated: 0, log });
+    this.timer ??= setTimeout(() => this.flush(), this.windowMs).unref();
+    return true;
+  }
+
+  /** Log the counts of the current window and start a new one. */
+  flush(): void {
+    if (this.timer !== undefined) clearTimeout(this.timer);
+    this.timer = undefined;
+    for (const [errorId, window] of this.windows) {
+      if (window.repeated > 0) {
+        window.log.error({ errorId, count: window.repeated, windowMs: this.windowMs }, 'more requests failed the same way; only the first was logged in full');
+      }
+    }
+    this.windows.clear();
+  }
 }
