@@ -12,8 +12,8 @@ const OUTAGE_LOG_WINDOW_MS = 10_000;
  * A request that no route matched becomes a 404 error body.
  *
  * A 503 means a dependency (the metadata store, a storage) is down, and during an
- * outage every request fails the same way; the first such failure in a window is
- * logged with its stack and the rest are counted into one line at the window's end.
+ * outage every request fails the same way. So only the first such failure in a window
+ * is logged with its stack, and the rest are counted into one line at the window's end.
  */
 export function errorMiddleware(outages = new OutageLog()): Middleware<AppState> {
   return async (ctx, next) => {
@@ -50,8 +50,8 @@ function logFailure(log: Logger, error: unknown, response: ErrorResponse, method
 }
 
 /**
- * Counts 503 failures per error id. `first` answers true for the first failure of a
- * window, which the caller logs in full; the others are counted, and the count is
+ * Counter of 503 failures per error id. `first` returns true for the first failure of a
+ * window, which the caller logs in full. The others are counted, and the count is
  * logged once when the window closes.
  */
 export class OutageLog {
