@@ -41,6 +41,8 @@ function buildProgram(): Command {
     .description('start the worker; with no configuration it creates and serves the embedded default data folder')
     .option('--port <n>', 'TCP port to listen on; 0 picks a free port (default 8080)', parsePort)
     .option('--host <address>', 'address to listen on (default 127.0.0.1)')
+    .option('--job-lease-ttl-ms <ms>', 'milliseconds a worker owns a background job without renewing it; a dead worker\'s jobs resume after it (default 15000)')
+    .option('--job-poll-interval-ms <ms>', 'milliseconds between checks for queued jobs and expired job leases (default 1000)')
     .action(startCommand);
 
   const user = program.command('user').description('manage users');
@@ -118,8 +120,23 @@ function withCommonOptions(command: Command, configFileOption = true): Command {
   return command;
 }
 
-async function startCommand(options: CommonOptions & { port?: number; host?: string }): Promise<void> {
-  const config = await loadConfig({ file: options.config, overrides: { dataDir: options.dataDir, port: options.port, host: options.host } });
+interface StartOptions extends CommonOptions {
+  port?: number;
+  host?: string;
+  /** Strings from the command line; `loadConfig` checks and converts them. */
+  jobLeaseTtlMs?: string;
+  jobPollIntervalMs?: string;
+}
+
+async function startCommand(options: StartOptions): Promise<void> {
+  const overrides = {
+    dataDir: options.dataDir,
+    port: options.port,
+    host: options.host,
+    jobLeaseTtlMs: options.jobLeaseTtlMs,
+    jobPollIntervalMs: options.jobPollIntervalMs,
+  };
+  const config = await loadConfig({ file: options.config, overrides });
   const logger = createLogger(config.logLevel);
   const worker = await startWorker(config, logger);
 

@@ -1,6 +1,7 @@
 import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { Ajv, type ErrorObject } from 'ajv';
+import { DEFAULT_JOB_RUNNER_OPTIONS } from '@op-worker/core';
 import {
   DEFAULT_METADATA_STORE,
   resolveStoreConfig,
@@ -34,6 +35,14 @@ export interface WorkerConfig {
   embeddedDefaults: boolean;
   /** Lifetime of the admin token written to `<dataDir>/admin-token`, in seconds. */
   adminTokenTtl: number;
+  /**
+   * How long a worker owns a background job (transfer, QoS, rule) without renewing it, in
+   * milliseconds. A job of a worker that died resumes in another worker (or the restarted
+   * one) after this time.
+   */
+  jobLeaseTtlMs: number;
+  /** How often a worker looks for queued jobs and jobs whose lease expired, in milliseconds. */
+  jobPollIntervalMs: number;
   /** Where file metadata, users, spaces and tokens live: SQLite in `dataDir` (the default) or Cassandra. */
   metadataStore: MetadataStoreConfig;
 }
@@ -50,6 +59,8 @@ export const DEFAULT_CONFIG: WorkerConfig = {
   providerName: 'op-worker',
   embeddedDefaults: true,
   adminTokenTtl: 30 * 24 * 3600,
+  jobLeaseTtlMs: DEFAULT_JOB_RUNNER_OPTIONS.leaseTtlMs,
+  jobPollIntervalMs: DEFAULT_JOB_RUNNER_OPTIONS.pollIntervalMs,
   metadataStore: DEFAULT_METADATA_STORE,
 };
 
@@ -68,10 +79,29 @@ export const ENVIRONMENT_VARIABLES: Record<ScalarOption, string> = {
   domain: 'OP_WORKER_DOMAIN',
   embeddedDefaults: 'OP_WORKER_EMBEDDED_DEFAULTS',
   adminTokenTtl: 'OP_WORKER_ADMIN_TOKEN_TTL',
+  jobLeaseTtlMs: 'OP_WORKER_JOB_LEASE_TTL_MS',
+  jobPollIntervalMs: 'OP_WORKER_JOB_POLL_INTERVAL_MS',
 };
+
+/** Flags of `op-worker start` that set an option; other overrides come from programs that call `loadConfig`. */
+const START_FLAGS: Partial<Record<keyof WorkerConfig, string>> = {
+  dataDir: '--data-dir',
+  host: '--host',
+  port: '--port',
+  jobLeaseTtlMs: '--job-lease-ttl-ms',
+  jobPollIntervalMs: '--job-poll-interval-ms',
+};
+
+function describeFlag(key: keyof WorkerConfig): string {
+  const flag = START_FLAGS[key];
+  return flag === undefined ? `override of "${key}"` : `command-line option ${flag}`;
+}
 
 /** Environment variable naming the configuration file when `--config` is not given. */
 export const CONFIG_FILE_VARIABLE = 'OP_WORKER_CONFIG';
+
+/** Upper limit of the job lease and poll interval: one day, in milliseconds. */
+const MAX_JOB_TIMING_MS = 24 * 3600 * 1000;
 
 const CONFIG_SCHEMA = {
   type: 'object',
@@ -86,6 +116,11 @@ const CONFIG_SCHEMA = {
     domain: { type: 'string', minLength: 1 },
     embeddedDefaults: { type: 'boolean' },
     adminTokenTtl: { type: 'integer', minimum: 60, maximum: 10 * 365 * 24 * 3600 },
+    // The runner renews a lease every third of its lifetime, so a lease under a second
+    // lapses whenever a store write stalls briefly. A day is far below the 2^31 - 1 ms
+    // limit of Node timers.
+    jobLeaseTtlMs: { type: 'integer', minimum: 1000, maximum: MAX_JOB_TIMING_MS },
+    jobPollIntervalMs: { type: 'integer', minimum: 10, maximum: MAX_JOB_TIMING_MS },
     // Checked as a whole after the sources are merged, by resolveStoreConfig.
     metadataStore: { type: 'object' },
   },
@@ -117,7 +152,7 @@ export async function loadConfig(options: LoadConfigOptions = {}): Promise<Worke
 
   const fromFile = filePath === undefined ? {} : await readConfigFile(filePath);
   const fromEnv = validated(environmentValues(env), (key) => `environment variable ${ENVIRONMENT_VARIABLES[key as ScalarOption]}`);
-  const fromFlags = validated(definedValues(options.overrides ?? {}), (key) => `command-line option for "${key}"`);
+  const fromFlags = validated(definedValues(options.overrides ?? {}), describeFlag);
 
   const config: WorkerConfig = { ...DEFAULT_CONFIG, ...fromFile, ...fromEnv, ...fromFlags };
   config.dataDir = path.resolve(options.cwd ?? process.cwd(), config.dataDir);

@@ -25,7 +25,8 @@ export async function openCore(config: WorkerConfig, logger: Logger): Promise<Co
 
   const store = await createMetadataStore(config, logger);
   await store.open();
-  return bootstrapCore({ store, plugins, logger, providerId: config.providerId });
+  const jobs = { leaseTtlMs: config.jobLeaseTtlMs, pollIntervalMs: config.jobPollIntervalMs };
+  return bootstrapCore({ store, plugins, logger, providerId: config.providerId, jobs });
 }
 
 /** Create, but do not open, the store that `config.metadataStore` selects. */
