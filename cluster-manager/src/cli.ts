@@ -1,18 +1,19 @@
 import path from 'node:path';
 import { hostname } from 'node:os';
 import { Command, InvalidArgumentError } from 'commander';
-import { SqliteMetadataStore } from '@op-worker/core';
 import pino, { type Logger } from 'pino';
 import { ClusterManager, DEFAULT_LEASE_TTL_MS } from './manager.js';
 import { NODES_COLLECTION, type NodeRecord } from './membership.js';
 import { DEFAULT_TIMINGS } from './supervisor.js';
 import { runEnvironment } from './environment.js';
 import { runManager } from './run-manager.js';
+import { createClusterStore } from './store.js';
 
 /**
  * The `op-cluster-manager` command line. `start` runs a manager in the foreground.
  * `status` and `rolling-restart` send requests to the status endpoints of running
- * managers, found with `--url` or in the membership records of `--data-dir`.
+ * managers, found with `--url` or in the membership records of the store that
+ * `--data-dir` and `--worker-config` select, the same store the managers use.
  */
 
 const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'];
@@ -50,13 +51,13 @@ function buildProgram(): Command {
   program
     .command('start')
     .description('start workers sharing one port, restart them when they fail, and join the cluster')
-    .requiredOption('--data-dir <dir>', 'data folder of the workers; its metadata.db also holds cluster membership')
+    .requiredOption('--data-dir <dir>', 'data folder of the workers; with the SQLite store, its metadata.db also holds cluster membership')
     .option('--port <n>', 'port the workers share; 0 picks a free one', parsePort, 8080)
     .option('--host <address>', 'address of the workers and the status endpoint', '127.0.0.1')
     .option('--workers <n>', 'number of worker processes', parsePositiveInteger, 2)
     .option('--node-id <id>', 'node id of this manager, unique in the cluster (default <hostname>-<pid>)')
     .option('--status-port <n>', 'port of the status endpoint; 0 picks a free one', parsePort, 0)
-    .option('--worker-config <file>', 'configuration file passed to each op-worker')
+    .option('--worker-config <file>', 'configuration file passed to each op-worker; its "metadataStore" also holds cluster membership')
     .option('--heartbeat-interval <ms>', 'time between worker heartbeats', parsePositiveInteger, DEFAULT_TIMINGS.heartbeatIntervalMs)
     .option('--heartbeat-timeout <ms>', 'a worker without heartbeat this long is killed and restarted', parsePositiveInteger, DEFAULT_TIMINGS.heartbeatTimeoutMs)
     .option('--health-interval <ms>', 'time between HTTP health checks of each worker', parsePositiveInteger, DEFAULT_TIMINGS.healthCheckIntervalMs)
@@ -69,8 +70,9 @@ function buildProgram(): Command {
     .command('status')
     .description('print the cluster status as JSON')
     .option('--url <url>', 'status endpoint of a manager, e.g. http://127.0.0.1:9090')
-    .option('--data-dir <dir>', 'find the managers in the membership records of this data folder')
-    .action(async (options: { url?: string; dataDir?: string }) => {
+    .option('--data-dir <dir>', 'find the managers in the membership records of the store of this data folder')
+    .option('--worker-config <file>', 'worker configuration file whose "metadataStore" holds the membership records, e.g. Cassandra')
+    .action(async (options: LookupOptions) => {
       const body = await requestManager(options, 'GET', '/status');
       process.stdout.write(`${JSON.stringify(body, null, 2)}\n`);
     });
@@ -79,7 +81,8 @@ function buildProgram(): Command {
     .command('rolling-restart')
     .description('replace the workers one at a time without failing requests; with --data-dir, on every live manager in turn')
     .option('--url <url>', 'status endpoint of one manager')
-    .option('--data-dir <dir>', 'restart the workers of every live manager found in this data folder')
+    .option('--data-dir <dir>', 'restart the workers of every live manager found in the store of this data folder')
+    .option('--worker-config <file>', 'worker configuration file whose "metadataStore" holds the membership records')
     .action(rollingRestartCommand);
 
   program
@@ -107,7 +110,7 @@ async function startCommand(options: StartOptions): Promise<void> {
     port: options.port,
     workerCount: options.workers,
     statusPort: options.statusPort,
-    workerArgs: options.workerConfig === undefined ? [] : ['--config', path.resolve(options.workerConfig)],
+    workerConfigFile: options.workerConfig === undefined ? undefined : path.resolve(options.workerConfig),
     timings: {
       heartbeatIntervalMs: options.heartbeatInterval,
       heartbeatTimeoutMs: options.heartbeatTimeout,
@@ -120,12 +123,12 @@ async function startCommand(options: StartOptions): Promise<void> {
   await runManager(manager, logger);
 }
 
-async function rollingRestartCommand(options: { url?: string; dataDir?: string }): Promise<void> {
+async function rollingRestartCommand(options: LookupOptions): Promise<void> {
   if (options.url !== undefined) {
     process.stdout.write(`${JSON.stringify(await requestManager(options, 'POST', '/rolling-restart'), null, 2)}\n`);
     return;
   }
-  const managers = await liveManagers(requireDataDir(options.dataDir));
+  const managers = await liveManagers(options);
   const results: Record<string, unknown> = {};
   for (const manager of managers) {
     results[manager.nodeId] = await requestJson(`${manager.statusUrl}/rolling-restart`, 'POST');
@@ -133,17 +136,31 @@ async function rollingRestartCommand(options: { url?: string; dataDir?: string }
   process.stdout.write(`${JSON.stringify(results, null, 2)}\n`);
 }
 
-/** Send a request to the manager at `--url`, or to the first live manager recorded in `--data-dir`. */
-async function requestManager(options: { url?: string; dataDir?: string }, method: string, route: string): Promise<unknown> {
+/** Options that find the running managers: a status URL, or the store of their membership records. */
+interface LookupOptions {
+  url?: string;
+  dataDir?: string;
+  workerConfig?: string;
+}
+
+/** Send a request to the manager at `--url`, or to the first live manager recorded in the cluster's store. */
+async function requestManager(options: LookupOptions, method: string, route: string): Promise<unknown> {
   if (options.url !== undefined) return requestJson(`${options.url.replace(/\/+$/, '')}${route}`, method);
-  const managers = await liveManagers(requireDataDir(options.dataDir));
+  const managers = await liveManagers(options);
   const first = managers[0];
-  if (first === undefined) throw new Error(`no live manager is recorded in ${options.dataDir}; start one with "op-cluster-manager start"`);
+  if (first === undefined) throw new Error(`no live manager is recorded in the metadata store of ${describeLookup(options)}; start one with "op-cluster-manager start"`);
   return requestJson(`${first.statusUrl}${route}`, method);
 }
 
-async function liveManagers(dataDir: string): Promise<Array<NodeRecord & { statusUrl: string }>> {
-  const store = new SqliteMetadataStore({ path: path.join(path.resolve(dataDir), 'metadata.db'), logger: pino({ level: 'warn' }, pino.destination(2)) });
+/** Read the live managers from the store the workers' configuration selects, as the managers do. */
+async function liveManagers(options: LookupOptions): Promise<Array<NodeRecord & { statusUrl: string }>> {
+  const dataDir = requireLookup(options);
+  const store = await createClusterStore({
+    dataDir: dataDir === undefined ? undefined : path.resolve(dataDir),
+    workerConfigFile: options.workerConfig === undefined ? undefined : path.resolve(options.workerConfig),
+    env: process.env,
+    logger: pino({ level: 'warn' }, pino.destination(2)),
+  });
   await store.open();
   try {
     const page = await store.scan<NodeRecord>(NODES_COLLECTION, { limit: 1000 });
@@ -163,9 +180,16 @@ async function requestJson(url: string, method: string): Promise<unknown> {
   return body;
 }
 
-function requireDataDir(dataDir: string | undefined): string {
-  if (dataDir === undefined) throw new InvalidArgumentError('give --url of a manager or --data-dir of the cluster');
-  return dataDir;
+function describeLookup(options: LookupOptions): string {
+  return options.workerConfig === undefined ? `data folder ${options.dataDir}` : `worker configuration ${options.workerConfig}`;
+}
+
+/** Return `--data-dir`, which may be left out when `--worker-config` names the store and the data folder. */
+function requireLookup(options: LookupOptions): string | undefined {
+  if (options.dataDir === undefined && options.workerConfig === undefined) {
+    throw new InvalidArgumentError('give --url of a manager, or --data-dir or --worker-config of the cluster');
+  }
+  return options.dataDir;
 }
 
 /** Create a pino logger that writes JSON lines to stderr, so stdout carries only the command's output. */

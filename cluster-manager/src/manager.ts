@@ -2,21 +2,19 @@ import { createRequire } from 'node:module';
 import { mkdir } from 'node:fs/promises';
 import { hostname } from 'node:os';
 import path from 'node:path';
-import { SqliteMetadataStore, type MetadataStore } from '@op-worker/core';
+import type { MetadataStore } from '@op-worker/core';
 import type { ClusterView } from '@op-worker/server';
 import type { Logger } from 'pino';
 import { Membership, type MembershipView, type NodeRecord } from './membership.js';
 import { DEFAULT_RESTART_POLICY, type RestartPolicyOptions } from './restart-policy.js';
 import { startStatusServer, type StatusServer } from './status-server.js';
+import { createClusterStore } from './store.js';
 import { DEFAULT_TIMINGS, Supervisor, type SupervisorTimings, type WorkerStatus } from './supervisor.js';
-
-/** File name of the SQLite store in a worker's data folder; the same file the workers open. */
-const METADATA_FILE = 'metadata.db';
 
 export interface ManagerOptions {
   /** Node id of this manager, unique in the cluster. */
   managerId: string;
-  /** Data folder of the workers. Its SQLite store also contains the membership records. */
+  /** Data folder of the workers. With the SQLite store, its `metadata.db` also contains the membership records. */
   dataDir: string;
   host: string;
   /** Shared port of the workers; 0 picks a free one. */
@@ -24,14 +22,19 @@ export interface ManagerOptions {
   workerCount: number;
   /** Port of the status endpoint on `host`; 0 picks a free one. */
   statusPort: number;
-  /** Extra arguments for `op-worker start`, e.g. `--config FILE`. */
+  /** Configuration file of the workers (`op-worker start --config FILE`); it may select the Cassandra store. */
+  workerConfigFile?: string;
+  /** Extra arguments for `op-worker start`. */
   workerArgs?: string[];
   workerEnv?: Record<string, string>;
   timings?: Partial<SupervisorTimings>;
   restartPolicy?: Partial<RestartPolicyOptions>;
   /** Lifetime of membership records and of the leader lease, in milliseconds. */
   leaseTtlMs?: number;
-  /** Store for membership; by default the SQLite file in `dataDir`. */
+  /**
+   * Store for membership. By default the store the workers' configuration selects
+   * (`workerConfigFile`, `OP_WORKER_*` in the environment and `workerEnv`), opened by the manager.
+   */
   store?: MetadataStore;
   logger: Logger;
 }
@@ -56,21 +59,23 @@ export interface StatusReport {
 /** The `op-cluster-manager start` process: supervisor, membership and status endpoint. */
 export class ClusterManager {
   private readonly supervisor: Supervisor;
-  private readonly membership: Membership;
-  private readonly store: MetadataStore;
+  /** Set by `start`, because opening the configured store is asynchronous. */
+  private membership: Membership | undefined;
+  private store: MetadataStore | undefined;
   private readonly ownsStore: boolean;
+  private readonly leaseTtlMs: number;
   private statusServer: StatusServer | undefined;
   private readonly logger: Logger;
 
   constructor(private readonly options: ManagerOptions) {
     this.logger = options.logger.child({ managerId: options.managerId });
     const timings = { ...DEFAULT_TIMINGS, ...options.timings };
-    const leaseTtlMs = options.leaseTtlMs ?? DEFAULT_LEASE_TTL_MS;
+    this.leaseTtlMs = options.leaseTtlMs ?? DEFAULT_LEASE_TTL_MS;
 
     this.supervisor = new Supervisor({
       workerCount: options.workerCount,
       workerBin: workerBinPath(),
-      workerArgs: ['start', '--data-dir', options.dataDir, '--port', String(options.port), '--host', options.host, ...(options.workerArgs ?? [])],
+      workerArgs: ['start', '--data-dir', options.dataDir, '--port', String(options.port), '--host', options.host, ...configArgs(options.workerConfigFile), ...(options.workerArgs ?? [])],
       workerEnv: options.workerEnv,
       nodeIdPrefix: options.managerId,
       timings,
@@ -79,19 +84,8 @@ export class ClusterManager {
     });
 
     this.ownsStore = options.store === undefined;
-    this.store = options.store ?? new SqliteMetadataStore({ path: path.join(options.dataDir, METADATA_FILE), logger: this.logger });
-    this.membership = new Membership({
-      store: this.store,
-      managerId: options.managerId,
-      ttlMs: leaseTtlMs,
-      intervalMs: Math.max(50, Math.floor(leaseTtlMs / 3)),
-      logger: this.logger,
-      describeSelf: () => this.describeSelf(),
-      localWorkers: () => this.supervisor.status(),
-    });
-
-    this.supervisor.on('change', () => void this.membership.refresh());
-    this.membership.on('view', (view) => this.supervisor.broadcast(this.clusterView(view)));
+    this.store = options.store;
+    this.supervisor.on('change', () => void this.membership?.refresh());
   }
 
   get url(): string | undefined {
@@ -106,7 +100,7 @@ export class ClusterManager {
   async start(): Promise<void> {
     this.logger.info({ dataDir: this.options.dataDir, workers: this.options.workerCount, port: this.options.port }, 'cluster manager starting');
     await mkdir(this.options.dataDir, { recursive: true, mode: 0o700 });
-    if (this.ownsStore) await this.store.open();
+    const membership = await this.openMembership();
 
     this.statusServer = await startStatusServer({
       host: this.options.host,
@@ -115,9 +109,9 @@ export class ClusterManager {
       rollingRestart: () => this.supervisor.rollingRestart(),
       logger: this.logger,
     });
-    await this.membership.start();
+    await membership.start();
     await this.supervisor.start();
-    await this.membership.refresh();
+    await membership.refresh();
     this.logger.info({ url: this.url, statusUrl: this.statusUrl }, 'cluster manager ready');
   }
 
@@ -129,14 +123,14 @@ export class ClusterManager {
   async stop(): Promise<void> {
     this.logger.info('cluster manager stopping');
     await this.supervisor.stop();
-    await this.membership.stop();
+    await this.membership?.stop();
     await this.statusServer?.close();
-    if (this.ownsStore) await this.store.close();
+    if (this.ownsStore) await this.store?.close();
     this.logger.info('cluster manager stopped');
   }
 
   status(): StatusReport {
-    const view = this.membership.view();
+    const view = this.membership?.view() ?? { isLeader: false, nodes: [] };
     const local = this.supervisor.status().map((worker) => ({ ...worker, managerId: this.options.managerId, live: isAlive(worker) }));
     const remote = view.nodes
       .filter((node) => node.role === 'worker' && node.managerId !== this.options.managerId)
@@ -149,12 +143,34 @@ export class ClusterManager {
       url: this.url,
       statusUrl: this.statusUrl,
       leader: view.leaderId === undefined ? null : { managerId: view.leaderId, expiresAtMs: view.leaderExpiresAtMs },
-      isLeader: this.membership.isLeader,
+      isLeader: this.membership?.isLeader ?? false,
       singletonWorkerId: view.singleton?.workerId,
       cluster: clusterHealth(managers, this.options.managerId, this.describeSelf().workers),
       managers,
       workers: [...local, ...remote],
     };
+  }
+
+  /** Open the membership store (the workers' configured one unless `store` was given) and build the membership on it. */
+  private async openMembership(): Promise<Membership> {
+    if (this.store === undefined) {
+      const { dataDir, workerConfigFile, workerEnv } = this.options;
+      this.store = await createClusterStore({ dataDir, workerConfigFile, env: { ...process.env, ...workerEnv }, logger: this.logger });
+      await this.store.open();
+    }
+
+    const membership = new Membership({
+      store: this.store,
+      managerId: this.options.managerId,
+      ttlMs: this.leaseTtlMs,
+      intervalMs: Math.max(50, Math.floor(this.leaseTtlMs / 3)),
+      logger: this.logger,
+      describeSelf: () => this.describeSelf(),
+      localWorkers: () => this.supervisor.status(),
+    });
+    membership.on('view', (view) => this.supervisor.broadcast(this.clusterView(view)));
+    this.membership = membership;
+    return membership;
   }
 
   private describeSelf(): { host: string; pid: number; url?: string; statusUrl?: string; workers: { expected: number; ready: number } } {
@@ -192,6 +208,10 @@ function clusterHealth(
     readyWorkers += manager.workers.ready;
   }
   return { status: readyWorkers >= expectedWorkers ? 'healthy' : 'degraded', expectedWorkers, readyWorkers };
+}
+
+function configArgs(file: string | undefined): string[] {
+  return file === undefined ? [] : ['--config', file];
 }
 
 function isAlive(worker: WorkerStatus): boolean {

@@ -9,3 +9,4 @@ export { createLogger } from './logger.js';
 export { toErrorResponse, ApiError } from './errors.js';
 export type { ProviderInfo } from './provider.js';
 export { joinClusterIfManaged, CLUSTER_ENVIRONMENT, type ClusterView, type ClusterWorker, type WorkerLoad, type WorkerToManagerMessage, type ManagerToWorkerMessage } from './cluster-worker.js';
+export { runJobsWhenChosen, type SingletonWork, type SwitchableJobs } from './singleton-work.js';

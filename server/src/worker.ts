@@ -12,6 +12,7 @@ import { openCore } from './core.js';
 import { ensureEmbeddedDefaults } from './embedded.js';
 import { replyToMalformedRequests } from './http/client-error.js';
 import type { ProviderInfo } from './provider.js';
+import { runJobsWhenChosen } from './singleton-work.js';
 
 /** The server package's version, shown by `/configuration`. */
 export const WORKER_VERSION = '0.1.0';
@@ -49,14 +50,17 @@ export async function startWorker(config: WorkerConfig, logger: Logger): Promise
     const server = createServer(clusterWorker?.wrap(app.callback()) ?? app.callback());
     replyToMalformedRequests(server, logger);
     await listen(server, config.port, config.host);
-    // Transfers and QoS jobs run in every worker; leases make each job run in one of them.
-    core.jobs.start();
+    // Alone, this worker runs transfers, QoS and rule jobs; under a manager, only while the leader chose it.
+    const singletonWork = runJobsWhenChosen(core.jobs, clusterWorker, logger);
 
     const address = server.address() as AddressInfo;
     const url = `http://${formatHost(address.address)}:${address.port}`;
     logger.info({ url, dataDir: config.dataDir }, 'worker listening');
 
-    const close = (): Promise<void> => closeWorker(server, core, logger);
+    const close = async (): Promise<void> => {
+      await singletonWork.dispose();
+      await closeWorker(server, core, logger);
+    };
     await clusterWorker?.attach(server, url, close);
     return { url, adminToken: defaults?.adminToken, server, core, close };
   } catch (error) {
