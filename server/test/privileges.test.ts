@@ -130,3 +130,25 @@ test('owner and admin bypass privileges', async (t) => {
   const created = await send(worker, `${API}/shares`, json('POST', { name: 'by-owner', rootFileId: fileId }, worker.token));
   t.is(created.status, 201);
 });
+
+test('share service checks privileges for library callers', async (t) => {
+  const { core } = t.context.base;
+  const plain = await core.users.resolve('plain');
+  const granted = await core.users.resolve('granted');
+  const plainWho = { userId: plain.id, isAdmin: false };
+  const grantedWho = { userId: granted.id, isAdmin: false };
+
+  const denied = await t.throwsAsync(core.shares.create(plainWho, { name: 'lib', rootFileId: t.context.fileId }));
+  t.is((denied as { kind?: string }).kind, 'forbidden');
+  t.regex(denied!.message, /space_manage_shares/);
+
+  const share = await core.shares.create(grantedWho, { name: 'lib', rootFileId: t.context.fileId });
+  t.is((await core.shares.get(plainWho, share.shareId)).name, 'lib');
+  const renameDenied = await t.throwsAsync(core.shares.update(plainWho, share.shareId, { name: 'renamed' }));
+  t.is((renameDenied as { kind?: string }).kind, 'forbidden');
+  const removeDenied = await t.throwsAsync(core.shares.remove(plainWho, share.shareId));
+  t.is((removeDenied as { kind?: string }).kind, 'forbidden');
+
+  await core.shares.remove(grantedWho, share.shareId);
+  await t.throwsAsync(core.shares.get(grantedWho, share.shareId), { message: /not found/i });
+});

@@ -55,8 +55,12 @@ export class Authorizer {
     return (await this.caveatReach(who.caveats, root.value)).every((reach) => reach.kind !== 'outside');
   }
 
-  /** Throw posix `eacces` (or `forbidden` for a non-member) unless `who` has `access` to the file. */
-  async check(who: Identity, file: AuthzTarget, access: FileAccess): Promise<void> {
+  /**
+   * Throw posix `eacces` (or `forbidden` for a non-member) unless `who` has `access` to
+   * the file. `known` is `who`'s access to the file's space when the caller has already
+   * read it, so that checks of many files in one operation read it once.
+   */
+  async check(who: Identity, file: AuthzTarget, access: FileAccess, known?: SpaceAccess): Promise<void> {
     const entry = file.link ?? file.doc;
     await this.checkCaveats(who, entry, access);
 
@@ -65,7 +69,7 @@ export class Authorizer {
       return;
     }
 
-    const spaceAccess = await this.membership.accessOf(who, file.space);
+    const spaceAccess = known ?? (await this.membership.accessOf(who, file.space));
     if (!spaceAccess.member) {
       throw new OpError('forbidden', `user "${who.userId}" is not a member of space "${file.space.name}"`, { spaceId: file.space.spaceId });
     }
@@ -76,6 +80,37 @@ export class Authorizer {
       throw denied(`user "${who.userId}" lacks the ${privilege} privilege in space "${file.space.name}"`, access, file.doc);
     }
     await this.checkFilePermissions(who, file.doc, spaceAccess, access);
+  }
+
+  /**
+   * Throw posix `eacces` unless `who` may traverse every directory above `entry`, as a
+   * path lookup would: from the space root, or for a file reached through a share from
+   * the share root, down to the entry's parent. A share visitor is checked with the
+   * "other" class or the ACL's visitor entries, so a guest needs nothing above the share
+   * root. Owners and administrators pass without reading the ancestors. Token caveats
+   * are not checked here: a directory above a file that the caveats allow is on the way
+   * to it, where they allow traverse, and the file's own check applies them.
+   */
+  async checkAncestorTraverse(
+    who: Identity,
+    space: SpaceDoc,
+    entry: FileDoc,
+    options: { shareRootUuid?: string; spaceAccess?: SpaceAccess } = {},
+  ): Promise<void> {
+    const { shareRootUuid } = options;
+    if (shareRootUuid !== undefined) {
+      const chain = await this.chainOf(entry);
+      const rootIndex = chain.findIndex((doc) => doc.uuid === shareRootUuid);
+      for (const doc of chain.slice(Math.max(rootIndex, 0), -1)) await this.checkShareVisitor({ space, doc }, 'traverse');
+      return;
+    }
+
+    const spaceAccess = options.spaceAccess ?? (await this.membership.accessOf(who, space));
+    if (!spaceAccess.member) {
+      throw new OpError('forbidden', `user "${who.userId}" is not a member of space "${space.name}"`, { spaceId: space.spaceId });
+    }
+    if (spaceAccess.bypass || entry.parentUuid === null) return;
+    for (const doc of (await this.chainOf(entry)).slice(0, -1)) await this.checkFilePermissions(who, doc, spaceAccess, 'traverse');
   }
 
   /**

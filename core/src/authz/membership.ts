@@ -124,6 +124,26 @@ export class SpaceMembership {
     return { member, bypass: false, privileges, groupIds };
   }
 
+  /**
+   * Check that `who` has every listed privilege in a space. Throws `notFound` for an
+   * unknown space and `forbidden` for a non-member or naming the first missing
+   * privilege. Space owners and provider administrators hold all of them.
+   */
+  async requirePrivileges(who: Identity, spaceId: string, ...privileges: SpacePrivilege[]): Promise<void> {
+    const space = await this.spaceDoc(spaceId);
+    const access = await this.accessOf(who, space);
+    if (!access.member) {
+      throw new OpError('forbidden', `user "${who.userId}" is not a member of space "${space.name}"`, { spaceId });
+    }
+    const missing = privileges.find((privilege) => !access.privileges.has(privilege));
+    if (missing !== undefined) {
+      throw new OpError('forbidden', `user "${who.userId}" lacks the ${missing} privilege in space "${space.name}"; ask a space owner or administrator to grant it`, {
+        spaceId,
+        privilege: missing,
+      });
+    }
+  }
+
   private async spaceDoc(spaceId: string): Promise<SpaceDoc> {
     const document = await this.store.get<SpaceDoc>(COLLECTIONS.space, spaceId);
     if (!document) throw OpError.notFound(`space "${spaceId}"`, { spaceId });

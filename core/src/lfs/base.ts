@@ -12,6 +12,7 @@ import type { EventBus } from '../events/bus.js';
 import { subtractRange } from '../transfers/blocks.js';
 import { Authorizer } from '../authz/authorizer.js';
 import { isWriteAccess, type FileAccess } from '../authz/access.js';
+import type { SpaceAccess } from '../authz/membership.js';
 import { toAttributes, toLinkAttributes } from './attributes.js';
 import { storageFileId } from './layout.js';
 import {
@@ -96,13 +97,19 @@ export abstract class LfsBase {
     return assertChangeable(await this.resolve(who, fileId));
   }
 
+  /**
+   * Resolve a decoded id. Like a path lookup, this needs traverse access to every
+   * directory above the file (above the share root only, for share-scoped ids).
+   */
   protected async resolveGuid(who: Identity, guid: FileGuid): Promise<ResolvedFile> {
-    if (guid.shareId !== undefined) return this.resolveShared(guid, guid.shareId);
-    const space = await this.accessibleSpace(who, guid.spaceId);
+    if (guid.shareId !== undefined) return this.resolveShared(who, guid, guid.shareId);
+    const { space, access } = await this.spaceAccess(who, guid.spaceId);
     const document = await this.store.get<FileDoc>(COLLECTIONS.file, guid.fileUuid);
     if (!document || document.value.spaceId !== guid.spaceId || document.value.detached) {
       throw OpError.notFound('file', { fileId: encodeFileId(guid) });
     }
+    await this.authz.checkAncestorTraverse(who, space, document.value, { spaceAccess: access });
+
     const inodeUuid = document.value.inodeUuid;
     if (inodeUuid === undefined) return { doc: document.value, space };
     return { doc: await this.fileDoc(inodeUuid), space, link: document.value };
@@ -114,7 +121,7 @@ export abstract class LfsBase {
    * removed share or an id whose space differs from the share's is `notFound`, so the
    * response does not reveal whether the file exists.
    */
-  private async resolveShared(guid: FileGuid, shareId: string): Promise<ResolvedFile> {
+  private async resolveShared(who: Identity, guid: FileGuid, shareId: string): Promise<ResolvedFile> {
     const fileId = encodeFileId(guid);
     const share = (await this.store.get<ShareDoc>(COLLECTIONS.share, shareId))?.value;
     if (!share || share.spaceId !== guid.spaceId) throw OpError.notFound(`share "${shareId}"`, { shareId });
@@ -130,6 +137,7 @@ export abstract class LfsBase {
       current = current.parentUuid === null ? undefined : (await this.store.get<FileDoc>(COLLECTIONS.file, current.parentUuid))?.value;
     }
     if (!current) throw OpError.notFound('file in this share', { fileId, shareId });
+    await this.authz.checkAncestorTraverse(who, space.value, document.value, { shareRootUuid: share.rootFileUuid });
 
     const scope: ShareScope = { shareId, rootFileUuid: share.rootFileUuid };
     const inodeUuid = document.value.inodeUuid;
@@ -163,7 +171,6 @@ export abstract class LfsBase {
 
   /**
    * Resolve a file id and check access to it; any write access also rejects share-scoped ids.
-   * NOTE: access by id does not check traverse on the directories above the file; path lookups do.
    */
   protected async resolveFor(who: Identity, fileId: string, ...accesses: FileAccess[]): Promise<ResolvedFile> {
     const file = accesses.some(isWriteAccess) ? await this.resolveForChange(who, fileId) : await this.resolve(who, fileId);
@@ -172,12 +179,18 @@ export abstract class LfsBase {
   }
 
   protected async accessibleSpace(who: Identity, spaceId: string): Promise<SpaceDoc> {
+    return (await this.spaceAccess(who, spaceId)).space;
+  }
+
+  /** Load a space and what `who` may do in it; `forbidden` unless `who` is a member. */
+  private async spaceAccess(who: Identity, spaceId: string): Promise<{ space: SpaceDoc; access: SpaceAccess }> {
     const document = await this.store.get<SpaceDoc>(COLLECTIONS.space, spaceId);
     if (!document) throw OpError.notFound(`space "${spaceId}"`, { spaceId });
-    if (!(await this.authz.isMember(who, document.value))) {
+    const access = await this.authz.membership.accessOf(who, document.value);
+    if (!access.member) {
       throw new OpError('forbidden', `user "${who.userId}" is not a member of space "${document.value.name}"`, { spaceId });
     }
-    return document.value;
+    return { space: document.value, access };
   }
 
   protected async fileDoc(uuid: string): Promise<FileDoc> {

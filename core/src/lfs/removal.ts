@@ -14,6 +14,7 @@ import {
 } from './model.js';
 import { onStorage } from './storage-errors.js';
 import type { Identity } from './types.js';
+import type { SpaceAccess } from '../authz/membership.js';
 import { LfsCreation } from './creation.js';
 import { type ResolvedFile, entryOf } from './base.js';
 
@@ -30,11 +31,35 @@ export abstract class LfsRemoval extends LfsCreation {
     await this.authorizeUnlink(who, resolved);
 
     if (file.doc.type === 'DIR' && !file.doc.inodeUuid) {
-      await this.moveToTrash(who, file);
+      await this.removeDirectory(who, file);
     } else {
       await this.removeTree(who, file);
     }
     await this.touchDirectory(file.doc.parentUuid, this.clock.now());
+  }
+
+  /**
+   * Delete a directory and everything below it. When `who` may delete every entry, the
+   * directory goes through the trash at once. Otherwise the tree is deleted in place,
+   * entry by entry: denied entries and the directories above them stay, and the call
+   * throws posix `eacces` naming the first denied path.
+   */
+  protected async removeDirectory(who: Identity, file: ResolvedFile): Promise<void> {
+    const access = await this.authz.membership.accessOf(who, file.space);
+    const parent = await this.fileDoc(file.doc.parentUuid!);
+    const denied = await this.removePermitted(who, access, file.space, parent, file.doc, 'check');
+    if (denied === undefined) {
+      await this.moveToTrash(who, file);
+      return;
+    }
+
+    const kept = await this.removePermitted(who, access, file.space, parent, file.doc, 'apply');
+    if (kept === undefined) return;
+    throw OpError.posix(
+      'eacces',
+      `cannot delete "${kept.path}": ${kept.error.message}; it and the directories above it were kept, everything else below "${file.doc.name}" was deleted`,
+      { path: kept.path },
+    );
   }
 
   /**
@@ -53,14 +78,87 @@ export abstract class LfsRemoval extends LfsCreation {
 
   /**
    * Check that `who` may take a file's name away: delete access to the file and
-   * delete-child access to its directory. Contents of a deleted directory are not
-   * checked one by one.
+   * delete-child access to its directory. `remove` checks the contents of a deleted
+   * directory one by one with `removePermitted`.
    */
   protected async authorizeUnlink(who: Identity, file: ResolvedFile): Promise<void> {
     const entry = entryOf(file);
     if (entry.parentUuid === null) return;
     await this.authorize(who, file, 'delete');
     await this.authorize(who, { space: file.space, doc: await this.fileDoc(entry.parentUuid) }, 'delete_child');
+  }
+
+  /**
+   * Walk a tree depth-first in name order and delete (`apply`) or only check (`check`)
+   * every entry that `who` may unlink: delete access to the entry and delete-child access
+   * to its directory, as for a single delete. A directory goes only when everything in it
+   * went, so an entry that is denied keeps itself and every directory above it, as
+   * `rm -rf` does. Returns the first denied entry with the reason, or undefined when the
+   * whole tree may go. `check` stops at the first denial; owners and administrators are
+   * never denied, so for them it reads nothing.
+   */
+  protected async removePermitted(
+    who: Identity,
+    access: SpaceAccess,
+    space: SpaceDoc,
+    parent: FileDoc,
+    entry: FileDoc,
+    mode: 'check' | 'apply',
+  ): Promise<{ path: string; error: OpError } | undefined> {
+    if (access.bypass && mode === 'check') return undefined;
+
+    let denied: { path: string; error: OpError } | undefined;
+    if (entry.type === 'DIR' && entry.inodeUuid === undefined) {
+      denied = await this.removeChildrenPermitted(who, access, space, entry, mode);
+      if (denied !== undefined && mode === 'check') return denied;
+    }
+    const error = await this.unlinkDenial(who, access, space, parent, entry);
+    if (error !== undefined) return denied ?? { path: await this.pathOf(entry), error };
+    if (denied !== undefined) return denied;
+
+    if (mode === 'apply') await this.unlink(space, entry);
+    return undefined;
+  }
+
+  /** Apply `removePermitted` to each child of `dir`, page by page; denied children stay, so pages resume after the last name seen. */
+  private async removeChildrenPermitted(
+    who: Identity,
+    access: SpaceAccess,
+    space: SpaceDoc,
+    dir: FileDoc,
+    mode: 'check' | 'apply',
+  ): Promise<{ path: string; error: OpError } | undefined> {
+    let first: { path: string; error: OpError } | undefined;
+    let startAfter: string | undefined;
+    for (;;) {
+      const children = await this.store.listChildren(dir.uuid, { startAfter, limit: 100 });
+      for (const child of children) {
+        const doc = await this.store.get<FileDoc>(COLLECTIONS.file, child.childId);
+        if (!doc) {
+          if (mode === 'apply') await this.store.removeChild(dir.uuid, child.name, child.childId);
+          continue;
+        }
+        const denied = await this.removePermitted(who, access, space, dir, doc.value, mode);
+        if (denied !== undefined && mode === 'check') return denied;
+        first ??= denied;
+      }
+      if (children.length < 100) return first;
+      startAfter = children[children.length - 1]!.name;
+    }
+  }
+
+  /** The reason `who` may not unlink `entry` from `parent`, or undefined when it may. */
+  private async unlinkDenial(who: Identity, access: SpaceAccess, space: SpaceDoc, parent: FileDoc, entry: FileDoc): Promise<OpError | undefined> {
+    const inode = entry.inodeUuid === undefined ? undefined : await this.store.get<FileDoc>(COLLECTIONS.file, entry.inodeUuid);
+    const target = inode ? { space, doc: inode.value, link: entry } : { space, doc: entry };
+    try {
+      await this.authz.check(who, target, 'delete', access);
+      await this.authz.check(who, { space, doc: parent }, 'delete_child', access);
+      return undefined;
+    } catch (error) {
+      if (OpError.is(error) && error.kind === 'posix') return error;
+      throw error;
+    }
   }
 
   /**

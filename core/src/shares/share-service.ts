@@ -8,6 +8,7 @@ import type { MetadataStore } from '../metadata/store.js';
 import type { LogicalFileSystem } from '../lfs/api.js';
 import { COLLECTIONS, type FileDoc } from '../lfs/model.js';
 import type { Identity } from '../lfs/types.js';
+import { SpaceMembership } from '../authz/membership.js';
 import { TYPES, type Clock } from '../tokens.js';
 import type { CreateShareRequest, ShareDoc, ShareInfo, UpdateShareRequest } from './model.js';
 
@@ -16,27 +17,35 @@ const MAX_NAME_LENGTH = 256;
 
 /**
  * Shares: create, read, rename and remove the records that publish a file or directory
- * read-only. Any member of the file's space may manage its shares.
- *
- * NOTE: Onedata also requires the `space_manage_shares` privilege; space privileges are
- * not checked here yet.
+ * read-only. Any member of the file's space may read its shares; creating, renaming and
+ * removing one needs the `space_manage_shares` privilege, as in Onedata. The checks are
+ * made here, so REST, CDMI and embedding programs enforce them alike.
  */
 @injectable()
 export class ShareService {
+  private readonly membership: SpaceMembership;
+
   constructor(
     @inject(TYPES.MetadataStore) private readonly store: MetadataStore,
     @inject(TYPES.LogicalFileSystem) private readonly lfs: LogicalFileSystem,
     @inject(TYPES.Clock) private readonly clock: Clock,
     @inject(TYPES.Logger) private readonly logger: Logger,
-  ) {}
+  ) {
+    this.membership = new SpaceMembership(store, clock);
+  }
 
-  /** Share a file or directory; the caller must be able to read it. Any number of shares may name one file. */
+  /**
+   * Share a file or directory. The caller needs `space_manage_shares` in its space
+   * (`forbidden` otherwise) and must be able to read the file's attributes. Any number
+   * of shares may name one file.
+   */
   async create(who: Identity, request: CreateShareRequest): Promise<ShareInfo> {
     const name = validName(request.name);
     const guid = decodeFileId(request.rootFileId);
     if (guid.shareId !== undefined) {
       throw OpError.badValue('rootFileId', 'rootFileId is a share-scoped id; share the file by its id in the space');
     }
+    await this.membership.requirePrivileges(who, guid.spaceId, 'space_manage_shares');
     const root = await this.lfs.getAttributes(who, request.rootFileId);
 
     const doc: ShareDoc = {
@@ -62,9 +71,9 @@ export class ShareService {
     return toShareInfo(await this.accessibleShare(who, shareId));
   }
 
-  /** Change the name and/or the description. */
+  /** Change the name and/or the description; needs `space_manage_shares`. */
   async update(who: Identity, shareId: string, request: UpdateShareRequest): Promise<ShareInfo> {
-    await this.accessibleShare(who, shareId);
+    await this.manageableShare(who, shareId);
     const name = request.name === undefined ? undefined : validName(request.name);
     const updated = await updateDocument<ShareDoc>(this.store, COLLECTIONS.share, shareId, (share) => {
       if (name !== undefined) share.name = name;
@@ -73,9 +82,9 @@ export class ShareService {
     return toShareInfo(updated.value);
   }
 
-  /** Remove a share; the shared data stays, but its share-scoped ids stop working. */
+  /** Remove a share; needs `space_manage_shares`. The shared data stays, but its share-scoped ids stop working. */
   async remove(who: Identity, shareId: string): Promise<void> {
-    const share = await this.accessibleShare(who, shareId);
+    const share = await this.manageableShare(who, shareId);
     await this.store.delete(COLLECTIONS.share, shareId);
     await updateDocument<FileDoc>(this.store, COLLECTIONS.file, share.rootFileUuid, (file) => {
       file.shareIds = (file.shareIds ?? []).filter((id) => id !== shareId);
@@ -84,6 +93,12 @@ export class ShareService {
       if (!(OpError.is(error) && error.kind === 'notFound')) throw error;
     });
     this.logger.info({ shareId, spaceId: share.spaceId, userId: who.userId }, 'share removed');
+  }
+
+  private async manageableShare(who: Identity, shareId: string): Promise<ShareDoc> {
+    const share = await this.accessibleShare(who, shareId);
+    await this.membership.requirePrivileges(who, share.spaceId, 'space_manage_shares');
+    return share;
   }
 
   private async accessibleShare(who: Identity, shareId: string): Promise<ShareDoc> {

@@ -67,6 +67,6 @@ export function createRestRouter(deps: RestDependencies): Router<AppState> {
     registerTransferRoutes(router, deps.dataManagement.transfers, deps.spacePrivileges!);
     registerQosRoutes(router, deps.dataManagement.qos, deps.spacePrivileges!);
   }
-  if (deps.shares) registerShareRoutes(router, deps.shares, deps.spacePrivileges!);
+  if (deps.shares) registerShareRoutes(router, deps.shares);
   return router;
 }

@@ -4,7 +4,6 @@ import { readJsonBody } from '../http/json-body.js';
 import { bodyValidator, queryValidator } from '../http/validate.js';
 import { identityOf, type AppContext, type AppState } from '../state.js';
 import { REST_PREFIX } from './files.js';
-import { spaceOfFileId, type SpacePrivilegeCheck } from './privileges.js';
 
 interface CreateShareBody {
   name: string;
@@ -56,17 +55,16 @@ export function isShareScopedRequest(ctx: AppContext): boolean {
 }
 
 /**
- * Register `POST /shares` and `GET|PATCH|DELETE /shares/{shid}`. Creating, renaming and
- * removing a share needs `space_manage_shares`; reading one needs membership only.
+ * Register `POST /shares` and `GET|PATCH|DELETE /shares/{shid}`. The share service
+ * checks privileges: creating, renaming and removing a share needs
+ * `space_manage_shares`, reading one needs membership only.
  */
-export function registerShareRoutes(router: Router<AppState>, shares: ShareService, requirePrivileges: SpacePrivilegeCheck): void {
+export function registerShareRoutes(router: Router<AppState>, shares: ShareService): void {
   router.post('/shares', async (ctx) => {
     noQuery(ctx.query);
     const body = createShareBody(await readJsonBody(ctx.req));
     const rootFileId = body.rootFileId ?? body.fileId;
     if (rootFileId === undefined) throw new OpError('missingValue', 'missing body field "rootFileId"', { key: 'rootFileId' });
-    const spaceId = spaceOfFileId(rootFileId);
-    if (spaceId !== undefined) await requirePrivileges(identityOf(ctx), spaceId, 'space_manage_shares');
 
     const share = await shares.create(identityOf(ctx), { name: body.name, description: body.description, rootFileId });
     ctx.status = 201;
@@ -82,16 +80,12 @@ export function registerShareRoutes(router: Router<AppState>, shares: ShareServi
   router.patch('/shares/:shid', async (ctx) => {
     noQuery(ctx.query);
     const body = updateShareBody(await readJsonBody(ctx.req));
-    const share = await shares.get(identityOf(ctx), ctx.params['shid'] ?? '');
-    await requirePrivileges(identityOf(ctx), share.spaceId, 'space_manage_shares');
     await shares.update(identityOf(ctx), ctx.params['shid'] ?? '', body);
     ctx.status = 204;
   });
 
   router.delete('/shares/:shid', async (ctx) => {
     noQuery(ctx.query);
-    const share = await shares.get(identityOf(ctx), ctx.params['shid'] ?? '');
-    await requirePrivileges(identityOf(ctx), share.spaceId, 'space_manage_shares');
     await shares.remove(identityOf(ctx), ctx.params['shid'] ?? '');
     ctx.status = 204;
   });
