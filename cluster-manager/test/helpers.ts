@@ -36,10 +36,10 @@ export async function tempDir(t: ExecutionContext, prefix: string): Promise<stri
 /**
  * Spawn `op-cluster-manager <args>` and wait (at most 60 s) until stdout has printed
  * `expectedUrls` pairs of "serving on" and "status on" lines. The process and every worker
- * it reported are killed when the test ends.
+ * it reported are killed when the test ends. `env` adds to or replaces the test environment.
  */
-export async function spawnManager(t: ExecutionContext, args: string[], expectedUrls = 1): Promise<RunningManager> {
-  const child = spawn(process.execPath, [BIN, ...args], { env: TEST_ENV, stdio: ['ignore', 'pipe', 'pipe'] });
+export async function spawnManager(t: ExecutionContext, args: string[], expectedUrls = 1, env: Record<string, string> = {}): Promise<RunningManager> {
+  const child = spawn(process.execPath, [BIN, ...args], { env: { ...TEST_ENV, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
   let stdout = '';
   let stderr = '';
   child.stdout?.on('data', (chunk: Buffer) => (stdout += chunk.toString()));
