@@ -4,6 +4,9 @@ import { updateDocument, upsertDocument } from '../metadata/cas.js';
 import { storageFileId } from './layout.js';
 import { addBlock, COLLECTIONS, locationKey, truncateBlocks, type FileDoc, type FileLocationDoc } from './model.js';
 import { onStorage } from './storage-errors.js';
+import { StitchedStream } from './stitch.js';
+import { planRangePieces, type RangePiece } from '../transfers/blocks.js';
+import { encodeFileId } from '../ids/file-id.js';
 import type { FileAttributes, Identity, ReadResult, WriteRequest } from './types.js';
 import { LfsBase, type ResolvedFile, type Placement, assertRegular } from './base.js';
 
@@ -21,9 +24,33 @@ export abstract class LfsContent extends LfsBase {
     const length = Math.min(range?.length ?? available, available);
     if (length === 0) return { stream: Readable.from([]), fileSize };
 
-    const placement = await this.readablePlacement(file, offset, length);
-    const stream = await onStorage(() => placement.helper.read(placement.path, { offset, length }));
+    const pieces = await this.planRead(file, offset, length);
+    const readPiece = async (piece: RangePiece): Promise<Readable> => {
+      const placement = await this.placement(file, supportOf(file, piece.storageId));
+      return onStorage(() => placement.helper.read(placement.path, { offset: piece.offset, length: piece.length }));
+    };
+    const stream = pieces.length === 1 ? await readPiece(pieces[0] as RangePiece) : new StitchedStream(pieces, readPiece);
     return { stream, fileSize };
+  }
+
+  /**
+   * Choose which storages serve a range: one storage when one holds it all (the first
+   * such in the order of the space's supports), else consecutive pieces from several.
+   */
+  private async planRead(file: ResolvedFile, offset: number, length: number): Promise<RangePiece[]> {
+    const holders: Array<{ storageId: string; blocks: FileLocationDoc['blocks'] }> = [];
+    for (const support of file.space.supports) {
+      const location = await this.store.get<FileLocationDoc>(COLLECTIONS.location, locationKey(file.doc.uuid, support.storageId));
+      if (location) holders.push({ storageId: support.storageId, blocks: location.value.blocks });
+    }
+
+    const plan = planRangePieces(holders, offset, length);
+    if (plan.uncoveredAt !== undefined) {
+      throw new OpError('unavailable', `no storage holds byte ${plan.uncoveredAt} of "${file.doc.name}", so bytes ${offset}-${offset + length - 1} cannot be read`, {
+        fileId: encodeFileId({ fileUuid: file.doc.uuid, spaceId: file.doc.spaceId }),
+      });
+    }
+    return plan.pieces;
   }
 
   async write(who: Identity, fileId: string, data: Readable, request: WriteRequest): Promise<FileAttributes> {
@@ -121,4 +148,10 @@ export abstract class LfsContent extends LfsBase {
     await this.recordChange(updated.value, false);
     return this.attributes(updated.value);
   }
+}
+
+function supportOf(file: ResolvedFile, storageId: string): ResolvedFile['space']['supports'][number] {
+  const support = file.space.supports.find((candidate) => candidate.storageId === storageId);
+  if (!support) throw new OpError('internal', `storage "${storageId}" no longer supports space "${file.space.name}"`, { storageId });
+  return support;
 }

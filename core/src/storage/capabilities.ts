@@ -14,6 +14,12 @@ export interface Capabilities {
   write: boolean;
   /** `write` accepts an offset and keeps the bytes outside the written range. */
   write_at_offset: boolean;
+  /**
+   * A `write` with an offset rebuilds the whole object on the storage, so its cost grows
+   * with the object's size rather than with the bytes written. Callers that have a whole
+   * file to store should send it in one `write` without an offset.
+   */
+  write_at_offset_rewrites_object: boolean;
   /** Largest object one `write` may create, in bytes; 0 means no limit. */
   write_multi_max_size: number;
   truncate: boolean;
@@ -42,6 +48,7 @@ export const NO_CAPABILITIES: Readonly<Capabilities> = Object.freeze({
   read_with_range: false,
   write: false,
   write_at_offset: false,
+  write_at_offset_rewrites_object: false,
   write_multi_max_size: 0,
   truncate: false,
   delete: false,

@@ -47,3 +47,45 @@ export function coveredUntil(blocks: Blocks, offset: number): number | undefined
   const block = blocks.find(([start, length]) => start <= offset && start + length > offset);
   return block ? block[0] + block[1] : undefined;
 }
+
+/** One part of a byte range, served by one storage. */
+export interface RangePiece {
+  storageId: string;
+  offset: number;
+  length: number;
+}
+
+/**
+ * Split `[offset, offset + length)` into pieces, each held by one of `holders` (tried in
+ * order). A holder that covers the whole range serves it alone; otherwise each piece goes
+ * to the holder whose block reaches furthest, so the range needs as few pieces as it can.
+ * Returns `uncoveredAt`, the first byte no holder has, when the range cannot be served.
+ */
+export function planRangePieces(
+  holders: ReadonlyArray<{ storageId: string; blocks: Blocks }>,
+  offset: number,
+  length: number,
+): { pieces: RangePiece[]; uncoveredAt?: number } {
+  if (length === 0) return { pieces: [] };
+  const end = offset + length;
+  const whole = holders.find((holder) => (coveredUntil(holder.blocks, offset) ?? -1) >= end);
+  if (whole) return { pieces: [{ storageId: whole.storageId, offset, length }] };
+
+  const pieces: RangePiece[] = [];
+  let position = offset;
+  while (position < end) {
+    let best: { storageId: string; until: number } | undefined;
+    for (const holder of holders) {
+      const until = coveredUntil(holder.blocks, position);
+      if (until !== undefined && (best === undefined || until > best.until)) best = { storageId: holder.storageId, until };
+    }
+    if (best === undefined) return { pieces, uncoveredAt: position };
+
+    const pieceEnd = Math.min(best.until, end);
+    const previous = pieces[pieces.length - 1];
+    if (previous?.storageId === best.storageId) previous.length += pieceEnd - position;
+    else pieces.push({ storageId: best.storageId, offset: position, length: pieceEnd - position });
+    position = pieceEnd;
+  }
+  return { pieces };
+}

@@ -1,3 +1,4 @@
+import { pipeline, Transform, type Readable, type TransformCallback } from 'node:stream';
 import type { Logger } from 'pino';
 import { OpError } from '../errors.js';
 import { upsertDocument, updateDocument } from '../metadata/cas.js';
@@ -5,7 +6,8 @@ import type { MetadataStore } from '../metadata/store.js';
 import type { Placement } from '../lfs/base.js';
 import { addBlock, COLLECTIONS, locationKey, type FileDoc, type FileLocationDoc, type SpaceDoc } from '../lfs/model.js';
 import { onStorage } from '../lfs/storage-errors.js';
-import { coveredUntil, coversAll, missingRanges, subtractRange } from './blocks.js';
+import { StitchedStream } from '../lfs/stitch.js';
+import { coversAll, missingRanges, planRangePieces, subtractRange, type Blocks, type RangePiece } from './blocks.js';
 
 /** The part of the file system the replica engine uses: where a file's data is on a storage. */
 export interface ReplicaPlacements {
@@ -14,8 +16,12 @@ export interface ReplicaPlacements {
 
 export interface ReplicateOptions {
   signal?: AbortSignal;
-  /** Called after each chunk that landed and was recorded, with its length in bytes. */
-  onChunk?: (bytes: number) => Promise<void> | void;
+  /**
+   * Called with the bytes copied since the previous call: after each chunk that landed and
+   * was recorded, and every `chunkSize` bytes while a larger range streams to the target
+   * (those bytes are recorded only when the whole range has landed).
+   */
+  onProgress?: (bytes: number) => Promise<void> | void;
 }
 
 /** Result of one eviction: `evicted`, or the reason the replica stayed. */
@@ -26,8 +32,14 @@ export type ReplicaProtection = (doc: FileDoc, storageId: string) => Promise<boo
 
 /**
  * Copies and removes file replicas between the storages of a space. Replication copies
- * only the missing blocks, chunk by chunk, and records each chunk in the target's file
- * location as it lands, so an interrupted replication resumes from the blocks copied.
+ * only the missing blocks and records them in the target's file location once they
+ * landed, so an interrupted replication resumes from the blocks copied.
+ *
+ * How the missing bytes are written depends on the target. Where offset writes are cheap
+ * (POSIX, SFTP) they go in chunks of `chunkSize` bytes, each recorded as it lands. Where an
+ * offset write rebuilds the object (`write_at_offset_rewrites_object`, S3), a target that
+ * holds nothing of the file gets it in one streamed write without an offset, and a target
+ * that holds part of it gets each missing range in one offset write.
  */
 export class ReplicaEngine {
   constructor(
@@ -38,9 +50,10 @@ export class ReplicaEngine {
   ) {}
 
   /**
-   * Make `targetStorageId` hold all of a regular file. Returns the bytes copied. A chunk
-   * that a concurrent write made stale is not recorded, and the loop copies it again.
-   * Throws an `AbortError` when the signal is aborted between chunks.
+   * Make `targetStorageId` hold all of a regular file. Returns the bytes copied and
+   * recorded. A range that a concurrent write made stale is not recorded, and the loop
+   * copies it again. Throws an `AbortError` when the signal is aborted; the range being
+   * copied then stays unrecorded.
    */
   async replicateFile(fileUuid: string, targetStorageId: string, options: ReplicateOptions = {}): Promise<number> {
     let copied = 0;
@@ -53,15 +66,22 @@ export class ReplicaEngine {
       const missing = missingRanges(target?.blocks ?? [], size);
       if (missing.length === 0) return copied;
 
-      const [offset, gapLength] = missing[0] as [number, number];
-      const source = await this.sourceFor(fileDocument.value, targetStorageId, offset);
-      const length = Math.min(gapLength, source.until - offset, this.options.chunkSize);
-      const landed = await this.copyChunk(fileDocument.value, fileDocument.version, source.placement, targetStorageId, offset, length, options.signal);
+      const { placement } = await this.placements.replicaPlacement(fileUuid, targetStorageId);
+      const copy = this.nextCopy(missing, size, (target?.blocks.length ?? 0) === 0, placement);
+      const landed = await this.copyRange(fileDocument.value, fileDocument.version, placement, copy, options);
       if (!landed) continue;
-
-      copied += length;
-      await options.onChunk?.(length);
+      copied += copy.length;
     }
+  }
+
+  /** The range to copy next, and whether it goes as one write of the whole object. */
+  private nextCopy(missing: Array<[number, number]>, size: number, targetEmpty: boolean, target: Placement): RangeCopy {
+    const [offset, gapLength] = missing[0] as [number, number];
+    if (!target.helper.capabilities.write_at_offset_rewrites_object) {
+      return { offset, length: Math.min(gapLength, this.options.chunkSize), whole: false };
+    }
+    if (targetEmpty) return { offset: 0, length: size, whole: true };
+    return { offset, length: gapLength, whole: false };
   }
 
   /** Bytes of a regular file that a storage lacks. */
@@ -101,48 +121,55 @@ export class ReplicaEngine {
     return (await this.store.get<FileLocationDoc>(COLLECTIONS.location, locationKey(fileUuid, storageId)))?.value;
   }
 
-  /** A storage other than the target that holds byte `offset`, and where its block ends. */
-  private async sourceFor(doc: FileDoc, targetStorageId: string, offset: number): Promise<{ placement: Placement; until: number }> {
+  /** Open a stream of a range of the file, read from the other storages that hold it. */
+  private async openSources(doc: FileDoc, targetStorageId: string, offset: number, length: number): Promise<Readable> {
     const space = await this.store.get<SpaceDoc>(COLLECTIONS.space, doc.spaceId);
+    const holders: Array<{ storageId: string; blocks: Blocks }> = [];
     for (const support of space?.value.supports ?? []) {
       if (support.storageId === targetStorageId) continue;
       const location = await this.location(doc.uuid, support.storageId);
-      const until = location ? coveredUntil(location.blocks, offset) : undefined;
-      if (until === undefined) continue;
-      const { placement } = await this.placements.replicaPlacement(doc.uuid, support.storageId);
-      return { placement, until };
+      if (location) holders.push({ storageId: support.storageId, blocks: location.blocks });
     }
-    throw new OpError('unavailable', `no storage holds byte ${offset} of "${doc.name}" to replicate it from`, { fileUuid: doc.uuid });
+
+    const plan = planRangePieces(holders, offset, length);
+    if (plan.uncoveredAt !== undefined) {
+      throw new OpError('unavailable', `no storage holds byte ${plan.uncoveredAt} of "${doc.name}" to replicate it from`, { fileUuid: doc.uuid });
+    }
+    const readPiece = async (piece: RangePiece): Promise<Readable> => {
+      const { placement } = await this.placements.replicaPlacement(doc.uuid, piece.storageId);
+      return onStorage(() => placement.helper.read(placement.path, { offset: piece.offset, length: piece.length }));
+    };
+    return plan.pieces.length === 1 ? readPiece(plan.pieces[0] as RangePiece) : new StitchedStream(plan.pieces, readPiece);
   }
 
   /**
-   * Copy one chunk and record it on the target. Returns false when the file changed
-   * while the chunk was copied, so the recorded range was taken back.
+   * Copy one range and record it on the target. Returns false when the file changed
+   * while the range was copied, so the recorded range was taken back.
    */
-  private async copyChunk(
-    doc: FileDoc,
-    fileVersion: number,
-    source: Placement,
-    targetStorageId: string,
-    offset: number,
-    length: number,
-    signal: AbortSignal | undefined,
-  ): Promise<boolean> {
-    const { placement: target } = await this.placements.replicaPlacement(doc.uuid, targetStorageId);
-    const stream = await onStorage(() => source.helper.read(source.path, { offset, length }));
+  private async copyRange(doc: FileDoc, fileVersion: number, target: Placement, copy: RangeCopy, options: ReplicateOptions): Promise<boolean> {
+    const { offset, length } = copy;
+    const signal = options.signal;
+    const source = await this.openSources(doc, target.support.storageId, offset, length);
+    // A range of one chunk is reported once recorded; a longer one also while it streams.
+    const progress = new ProgressCounter(length > this.options.chunkSize ? this.options.chunkSize : Infinity, options.onProgress);
+    pipeline(source, progress, () => undefined);
     const abort = (): void => {
-      // The writer reports the error; this listener keeps an error after the writer let go of the stream from going uncaught.
-      stream.on('error', () => undefined);
-      stream.destroy(signal?.reason instanceof Error ? signal.reason : new Error('replication aborted'));
+      source.destroy(signal?.reason instanceof Error ? signal.reason : new Error('replication aborted'));
     };
     signal?.addEventListener('abort', abort, { once: true });
     try {
-      await onStorage(() => target.helper.write(target.path, stream, { offset, size: length }));
+      const writeOptions = copy.whole ? { size: length } : { offset, size: length };
+      await onStorage(() => target.helper.write(target.path, progress, writeOptions));
+    } catch (error) {
+      // A writer that failed may leave the source unread; destroying it closes the storage read.
+      source.destroy();
+      throw error;
     } finally {
       signal?.removeEventListener('abort', abort);
     }
     signal?.throwIfAborted();
 
+    const targetStorageId = target.support.storageId;
     const key = locationKey(doc.uuid, targetStorageId);
     await upsertDocument<FileLocationDoc>(
       this.store,
@@ -158,10 +185,53 @@ export class ReplicaEngine {
     // A write that raced with this copy changed the file document. Its invalidation may
     // have run before the range above was recorded, so the range is taken back.
     const after = await this.store.get<FileDoc>(COLLECTIONS.file, doc.uuid);
-    if (after?.version === fileVersion) return true;
+    if (after?.version === fileVersion) {
+      await progress.flush();
+      return true;
+    }
     await updateDocument<FileLocationDoc>(this.store, COLLECTIONS.location, key, (location) => {
       location.blocks = subtractRange(location.blocks, offset, length);
     }).catch(() => undefined);
     return false;
+  }
+}
+
+/** A range of a file to copy to the target; `whole` writes it as the whole object, without an offset. */
+interface RangeCopy {
+  offset: number;
+  length: number;
+  whole: boolean;
+}
+
+/**
+ * Passes bytes through and reports them to `report` in steps of `step` bytes, holding the
+ * stream until a report returns. `flush` reports the remainder once the range is recorded.
+ */
+class ProgressCounter extends Transform {
+  private unreported = 0;
+
+  constructor(
+    private readonly step: number,
+    private readonly report: ((bytes: number) => Promise<void> | void) | undefined,
+  ) {
+    super();
+  }
+
+  override _transform(chunk: Buffer, _encoding: BufferEncoding, callback: TransformCallback): void {
+    this.unreported += chunk.length;
+    if (this.unreported < this.step) {
+      callback(null, chunk);
+      return;
+    }
+    this.flush().then(
+      () => callback(null, chunk),
+      (error: unknown) => callback(error instanceof Error ? error : new Error(String(error))),
+    );
+  }
+
+  async flush(): Promise<void> {
+    const bytes = this.unreported;
+    this.unreported = 0;
+    if (bytes > 0) await this.report?.(bytes);
   }
 }

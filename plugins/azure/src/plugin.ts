@@ -36,6 +36,9 @@ export function azureCapabilities(config: StorageConfig): Capabilities {
     read_with_range: true,
     write: true,
     write_at_offset: true,
+    // An offset write stages only the blocks at the edges of the written range and commits a
+    // block list that reuses the other committed blocks, so no object data is copied.
+    write_at_offset_rewrites_object: false,
     write_multi_max_size: MAX_BLOCKS_PER_BLOB * blockSize,
     truncate: true,
     delete: true,

@@ -22,6 +22,8 @@ export function s3Capabilities(_config?: StorageConfig): Capabilities {
     read_with_range: true,
     write: true,
     write_at_offset: true,
+    // An offset write copies every unchanged range of the old object into a new multipart upload.
+    write_at_offset_rewrites_object: true,
     write_multi_max_size: MAX_OBJECT_SIZE,
     truncate: true,
     delete: true,
