@@ -36,5 +36,6 @@ export * from './transfers/blocks.js';
 export * from './transfers/model.js';
 export * from './transfers/replicas.js';
 export * from './transfers/service.js';
+export * from './transfers/throughput.js';
 export * from './rules/model.js';
 export * from './rules/engine.js';

@@ -116,6 +116,42 @@ test('schedule, watch and list a replication', async (t) => {
   t.is(old.json.effectiveJobTransferId, rerun.json.transferId);
 });
 
+test('throughput charts of a replication', async (t) => {
+  const { worker, second } = t.context;
+  const fileId = await createFile(worker, worker.space.dirId, 'charted.bin', 'bytes to chart');
+  const created = await send(worker, `${API}/transfers`, json({ type: 'replication', dataSourceType: 'file', fileId, replicatingProviderId: second }));
+  await waitForEnd(worker, created.json.transferId);
+  const charts = `${API}/transfers/${created.json.transferId}/throughput_charts`;
+  const query = (body: unknown) => send(worker, charts, { body: JSON.stringify(body), headers: { 'Content-Type': 'application/json' } });
+
+  const layout = await send(worker, charts);
+  t.is(layout.status, 200);
+  t.deepEqual(layout.json, { layout: { bytes: ['day', 'hour', 'minute', 'month'], files: ['day', 'hour', 'minute', 'month'] } });
+
+  const slice = await query({ mode: 'slice', layout: { bytes: ['minute', 'month'], files: ['hour'] }, extendedInfo: true });
+  t.is(slice.status, 200);
+  const minute = slice.json.slice.bytes.minute;
+  t.is(minute.length, 1);
+  t.is(minute[0].value, 14);
+  t.is(minute[0].timestamp % 60, 0);
+  t.true(minute[0].firstMeasurementTimestamp >= minute[0].timestamp);
+  t.is(slice.json.slice.bytes.month[0].value, 14);
+  t.is(slice.json.slice.files.hour[0].value, 1);
+  t.deepEqual(Object.keys(slice.json.slice), ['bytes', 'files']);
+
+  const plain = await query({ mode: 'slice', layout: { bytes: ['minute'] } });
+  t.deepEqual(Object.keys(plain.json.slice.bytes.minute[0]).sort(), ['timestamp', 'value']);
+  const before = await query({ mode: 'slice', layout: { bytes: ['minute'] }, startTimestamp: minute[0].timestamp - 1 });
+  t.deepEqual(before.json.slice.bytes.minute, [], 'no window starts before the transfer');
+  const limited = await query({ mode: 'slice', layout: { bytes: ['minute'] }, windowLimit: 0 });
+  t.deepEqual(limited.json.slice.bytes.minute, []);
+
+  t.is((await query({ mode: 'slice', layout: { speed: ['minute'] } })).status, 400);
+  t.is((await query({ mode: 'slice', layout: { bytes: ['week'] } })).status, 400);
+  t.is((await query({ mode: 'slice' })).status, 400);
+  t.is((await send(worker, `${API}/transfers/nope/throughput_charts`)).status, 404);
+});
+
 test('transfer requests are validated', async (t) => {
   const { worker, first } = t.context;
   const fileId = await createFile(worker, worker.space.dirId, 'x', 'x');

@@ -5,7 +5,7 @@ import type { JobContext, JobRunner } from '../jobs/runner.js';
 import { newJobId } from '../jobs/runner.js';
 import type { LogicalFileSystem } from '../lfs/api.js';
 import type { Identity } from '../lfs/types.js';
-import { updateDocument } from '../metadata/cas.js';
+import { updateDocument, upsertDocument } from '../metadata/cas.js';
 import type { MetadataStore } from '../metadata/store.js';
 import type { Clock } from '../tokens.js';
 import {
@@ -19,6 +19,7 @@ import {
   type TransferType,
 } from './model.js';
 import type { ReplicaEngine, ReplicaProtection } from './replicas.js';
+import { addMeasurement, emptyThroughput, THROUGHPUT_COLLECTION, type ThroughputSeries, type TransferThroughputDoc } from './throughput.js';
 import { regularFilesBelow } from './tree.js';
 
 export interface CreateTransferRequest {
@@ -190,6 +191,13 @@ export class TransferService {
     return created;
   }
 
+  /** Throughput time series of a transfer; empty series before its first byte. */
+  async throughput(who: Identity, transferId: string): Promise<TransferThroughputDoc> {
+    await this.get(who, transferId);
+    const document = await this.store.get<TransferThroughputDoc>(THROUGHPUT_COLLECTION, transferId);
+    return document?.value ?? emptyThroughput(transferId);
+  }
+
   /** Ids of a space's transfers in one bucket: waiting and ongoing oldest first, ended newest first. */
   async list(who: Identity, spaceId: string, bucket: TransferBucket, limit: number, pageToken?: string): Promise<TransferPage> {
     await this.lfs.getSpace(who, spaceId);
@@ -263,13 +271,14 @@ export class TransferService {
       try {
         bytes = await this.replicas.replicateFile(fileUuid, target, {
           signal,
-          onChunk: async (length) => {
+          onProgress: async (length) => {
             await this.update(doc.transferId, (value) => {
               const now = this.nowSeconds();
               value.bytesReplicated += length;
               recordBytes(value, target, length, now);
               value.lastUpdate = now;
             });
+            await this.recordThroughput(doc.transferId, 'bytes', length);
           },
         });
       } catch (error) {
@@ -282,6 +291,7 @@ export class TransferService {
         if (failed) value.filesFailed += 1;
         else if (bytes > 0) value.filesReplicated += 1;
       });
+      if (!failed && bytes > 0) await this.recordThroughput(doc.transferId, 'files', 1);
       progress.replicated = index + 1;
       await saveProgress({ ...progress });
     }
@@ -376,6 +386,17 @@ export class TransferService {
     } catch (error) {
       this.logger.warn({ err: error, transferId }, 'transfer callback failed');
     }
+  }
+
+  private async recordThroughput(transferId: string, series: ThroughputSeries, value: number): Promise<void> {
+    const now = this.nowSeconds();
+    await upsertDocument<TransferThroughputDoc>(
+      this.store,
+      THROUGHPUT_COLLECTION,
+      transferId,
+      () => emptyThroughput(transferId),
+      (doc) => addMeasurement(doc, series, value, now),
+    );
   }
 
   private async load(transferId: string): Promise<TransferDoc> {

@@ -7,6 +7,7 @@ import { identityOf, type AppState } from '../state.js';
 import { REST_PREFIX } from './files.js';
 import { spaceOfFileId, type SpacePrivilegeCheck } from './privileges.js';
 import { rethrowWithErrorId } from './qos.js';
+import { registerTransferThroughputRoute } from './transfer-throughput.js';
 
 interface CreateTransferBody {
   type: 'replication' | 'eviction' | 'migration';
@@ -71,8 +72,8 @@ const CANCEL_PRIVILEGES: Record<TransferDoc['type'], SpacePrivilege[]> = {
 };
 
 /**
- * Register `/transfers`, `/transfers/{tid}`, `/transfers/{tid}/rerun` and
- * `/spaces/{sid}/transfers`. Reading needs `space_view_transfers`; scheduling, rerunning
+ * Register `/transfers`, `/transfers/{tid}`, `/transfers/{tid}/rerun`,
+ * `/transfers/{tid}/throughput_charts` and `/spaces/{sid}/transfers`. Reading needs `space_view_transfers`; scheduling, rerunning
  * and cancelling need the schedule or cancel privileges of the transfer's type.
  */
 export function registerTransferRoutes(router: Router<AppState>, transfers: TransferService, requirePrivileges: SpacePrivilegeCheck): void {
@@ -128,6 +129,8 @@ export function registerTransferRoutes(router: Router<AppState>, transfers: Tran
     await requirePrivileges(identityOf(ctx), ctx.params['sid'] ?? '', 'space_view_transfers');
     ctx.body = await rethrowWithErrorId(() => transfers.list(identityOf(ctx), ctx.params['sid'] ?? '', query.state, query.limit, query.page_token));
   });
+
+  registerTransferThroughputRoute(router, transfers, requirePrivileges);
 }
 
 /** Map a transfer document to Onedata's `TransferStatus`. */
