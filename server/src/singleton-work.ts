@@ -42,12 +42,12 @@ export function runJobsWhenChosen(jobs: SwitchableJobs, cluster: ClusterWorker |
 
 /**
  * Applies start and stop requests to a job runner one at a time. A start must not
- * overlap a stop that is still waiting for aborted jobs to end: the runner decides
- * whether an aborted job stays queued by whether it is stopped at that moment.
+ * overlap a stop that is still waiting for aborted jobs to end, because the runner
+ * keeps an aborted job queued only when it is stopped at the moment the job ends.
  */
 class JobSwitch {
   applied = false;
-  private wanted = false;
+  private requested = false;
   private chain: Promise<void> = Promise.resolve();
 
   constructor(
@@ -56,9 +56,11 @@ class JobSwitch {
   ) {}
 
   set(run: boolean): void {
-    if (run === this.wanted) return;
-    this.wanted = run;
-    this.chain = this.chain.then(() => this.apply()).catch((error: unknown) => this.logger.error({ err: error }, 'changing the job runner failed'));
+    if (run === this.requested) return;
+    this.requested = run;
+    this.chain = this.chain
+      .then(() => this.apply())
+      .catch((error: unknown) => this.logger.error({ err: error, run }, 'starting or stopping the job runner failed'));
   }
 
   settled(): Promise<void> {
@@ -66,7 +68,7 @@ class JobSwitch {
   }
 
   private async apply(): Promise<void> {
-    const run = this.wanted;
+    const run = this.requested;
     if (run === this.applied) return;
 
     if (run) {
