@@ -44,7 +44,7 @@ const METHODS: Partial<Record<CapabilityName, Array<keyof StorageHelper>>> = {
 const OPTIONAL_METHODS: Array<keyof StorageHelper> = ['rename', 'copy', 'getXattr', 'setXattr', 'removeXattr', 'listXattrs', 'chmod'];
 
 /** Capabilities that qualify another operation (ranges, offsets, limits) and gate no method of their own. */
-const QUALIFIERS: CapabilityName[] = ['list_with_start_after', 'read_with_range', 'write_at_offset', 'write_multi_max_size', 'directories', 'durable_write'];
+const QUALIFIERS: CapabilityName[] = ['list_with_start_after', 'read_with_range', 'write_at_offset', 'write_at_offset_rewrites_object', 'write_multi_max_size', 'directories', 'durable_write'];
 
 const AZURITE_KEY = 'Eby8vdM02xNOcqFlqUwJPLlmEtlCDXJ1OUzFT50uSRZ6IFsuFq2UVErCz4I6tq/K1SZFPTOtr/KBHBeksoGMGw==';
 
