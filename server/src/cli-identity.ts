@@ -1,5 +1,6 @@
 import { Command, InvalidArgumentError } from 'commander';
 import {
+  IdentityRemoval,
   parseCaveatText,
   parsePrivileges,
   SpaceMembership,
@@ -77,6 +78,15 @@ export function registerSpaceMemberCommands(space: Command, withCommonOptions: (
     );
 }
 
+/** Add `delete` to the `user` command. */
+export function registerUserDeleteCommand(user: Command, withCommonOptions: (command: Command) => Command, withCore: CoreAction): void {
+  withCommonOptions(user.command('delete <user>'))
+    .description('delete a user (name or id): revokes its tokens and removes it from its groups and spaces; a space owner cannot be deleted')
+    .action((userRef: string, options: CommonOptions) =>
+      withCore(options, async (core) => ({ deleted: userRef, ...(await removalOf(core).deleteUser(userRef)) })),
+    );
+}
+
 function registerGroupCommands(program: Command, withCommonOptions: (command: Command) => Command, withCore: CoreAction): void {
   const group = program.command('group').description('manage groups of users; groups may contain groups');
   withCommonOptions(group.command('create <name>'))
@@ -96,6 +106,11 @@ function registerGroupCommands(program: Command, withCommonOptions: (command: Co
         if (options.user !== undefined) return groups.addUser(parent.id, (await core.users.resolve(options.user)).id);
         return groups.addSubgroup(parent.id, (await groups.resolve(options.group!)).id);
       }),
+    );
+  withCommonOptions(group.command('delete <group>'))
+    .description('delete a group (name or id): it leaves its spaces and parent groups; its users and subgroups stay')
+    .action((groupRef: string, options: CommonOptions) =>
+      withCore(options, async (core) => ({ deleted: groupRef, ...(await removalOf(core).deleteGroup(groupRef)) })),
     );
   withCommonOptions(group.command('list'))
     .description('list groups')
@@ -154,6 +169,10 @@ async function canonicalCaveat(core: Core, caveat: TokenCaveat): Promise<TokenCa
     whitelist.push(['', space.spaceId, ...rest.filter((segment) => segment !== '')].join('/'));
   }
   return { type: 'data.path', whitelist };
+}
+
+function removalOf(core: Core): IdentityRemoval {
+  return new IdentityRemoval(core.store, systemClock, core.users, core.tokens);
 }
 
 function membershipOf(core: Core): SpaceMembership {

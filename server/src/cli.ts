@@ -4,7 +4,7 @@ import { OpError, type Core, type SpaceInfo, type StorageRecord } from '@op-work
 import type { Logger } from 'pino';
 import { ConfigError, DEFAULT_DATA_DIR, loadConfig, type WorkerConfig } from './config.js';
 import { METADATA_FILE, openCore } from './core.js';
-import { registerIdentityCommands, registerSpaceMemberCommands } from './cli-identity.js';
+import { registerIdentityCommands, registerUserDeleteCommand, registerSpaceMemberCommands } from './cli-identity.js';
 import { registerTransferCommands } from './cli-transfers.js';
 import { ADMIN_TOKEN_FILE } from './embedded.js';
 import { createLogger } from './logger.js';
@@ -55,6 +55,7 @@ function buildProgram(): Command {
   withCommonOptions(user.command('list'))
     .description('list users')
     .action((options: CommonOptions) => withCore(options, (core) => core.users.list()));
+  registerUserDeleteCommand(user, withCommonOptions, withCore);
 
   registerIdentityCommands(program, withCommonOptions, withCore);
   registerTransferCommands(program, withCommonOptions, withCore);

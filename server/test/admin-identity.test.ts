@@ -159,3 +159,73 @@ test('space members: owner kept, unknown 404', async (t) => {
   });
   t.is(unknown.status, 404);
 });
+
+test('user delete revokes tokens and memberships', async (t) => {
+  const { admin } = t.context;
+  const spaceId = admin.space.spaceId;
+  const fileId = await createFile(admin, 'notes.txt', 'text');
+  const frank = (await post(admin, '/users', { name: 'frank' })).json;
+  const group = (await post(admin, '/groups', { name: 'frank-team' })).json;
+  t.is((await post(admin, `/groups/${group.id}/members`, { userId: frank.id })).status, 200);
+  t.is((await post(admin, `/spaces/${spaceId}/members`, { userId: frank.id })).status, 201);
+  const token = await tokenOf(admin, frank.id);
+  t.is((await send(admin, `${API}/data/${fileId}/content`, { token })).status, 200);
+
+  const deleted = await send(admin, `${PANEL}/users/frank`, { method: 'DELETE' });
+  t.is(deleted.status, 204, deleted.text);
+
+  const refused = await send(admin, `${API}/data/${fileId}/content`, { token });
+  t.is(refused.status, 401);
+  t.is(refused.json.error.details.authError, 'tokenRevoked');
+  await t.throwsAsync(admin.core.tokens.verify(token), { message: /revoked/ });
+  t.false((await send(admin, `${PANEL}/users`)).json.users.some((user: { name: string }) => user.name === 'frank'));
+  const members = (await send(admin, `${PANEL}/spaces/${spaceId}/members`)).json;
+  t.is(members.users[frank.id], undefined);
+  const groups = (await send(admin, `${PANEL}/groups`)).json.groups as Array<{ id: string; userIds: string[] }>;
+  t.deepEqual(groups.find((entry) => entry.id === group.id)?.userIds, []);
+
+  t.is((await send(admin, `${PANEL}/users/frank`, { method: 'DELETE' })).status, 404);
+  t.is((await post(admin, '/users', { name: 'frank' })).status, 201, 'the name is free again');
+});
+
+test('user delete refuses space owner', async (t) => {
+  const { admin } = t.context;
+  const response = await send(admin, `${PANEL}/users/${admin.admin.id}`, { method: 'DELETE' });
+  t.is(response.status, 409, response.text);
+  t.regex(response.json.error.description, /owns space/);
+  t.is((await send(admin, `${PANEL}/users`)).status, 200, 'the owner and its token still work');
+});
+
+test('group delete unlinks nesting and spaces', async (t) => {
+  const { admin } = t.context;
+  const spaceId = admin.space.spaceId;
+  const fileId = await createFile(admin, 'team.txt', 'shared');
+  const gina = (await post(admin, '/users', { name: 'gina' })).json;
+  const outer = (await post(admin, '/groups', { name: 'outer' })).json;
+  const middle = (await post(admin, '/groups', { name: 'middle' })).json;
+  const inner = (await post(admin, '/groups', { name: 'inner' })).json;
+  t.is((await post(admin, '/groups/outer/members', { groupId: middle.id })).status, 200);
+  t.is((await post(admin, '/groups/middle/members', { groupId: inner.id })).status, 200);
+  t.is((await post(admin, '/groups/inner/members', { userId: gina.id })).status, 200);
+  t.is((await post(admin, `/spaces/${spaceId}/members`, { groupId: outer.id })).status, 201);
+  t.is((await post(admin, `/spaces/${spaceId}/members`, { groupId: middle.id, privileges: 'viewer' })).status, 201);
+  const token = await tokenOf(admin, gina.id);
+  t.is((await send(admin, `${API}/data/${fileId}/content`, { token })).status, 200);
+
+  t.is((await send(admin, `${PANEL}/groups/middle`, { method: 'DELETE' })).status, 204);
+
+  const outside = await send(admin, `${API}/data/${fileId}/content`, { token });
+  t.is(outside.status, 403, 'gina reached the space only through middle');
+  t.is(outside.json.error.id, 'forbidden');
+  const groups = (await send(admin, `${PANEL}/groups`)).json.groups as Array<{ id: string; name: string; childGroupIds: string[] }>;
+  t.deepEqual(groups.map((group) => group.name).sort(), ['inner', 'outer']);
+  t.deepEqual(groups.find((group) => group.id === outer.id)?.childGroupIds, []);
+  const members = (await send(admin, `${PANEL}/spaces/${spaceId}/members`)).json;
+  t.is(members.groups[middle.id], undefined);
+  t.true(members.groups[outer.id].privileges.length > 0);
+
+  // The subgroup lost its parent: nesting it under outer again is not a cycle.
+  t.is((await post(admin, '/groups/outer/members', { groupId: inner.id })).status, 200);
+  t.is((await send(admin, `${API}/data/${fileId}/content`, { token })).status, 200);
+  t.is((await send(admin, `${PANEL}/groups/middle`, { method: 'DELETE' })).status, 404);
+});

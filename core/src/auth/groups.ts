@@ -115,6 +115,40 @@ export class GroupService {
     return updated.value;
   }
 
+  /** Take a user out of every group it is a direct member of; groups it reached through nesting lose it with them. */
+  async removeUserEverywhere(userId: string): Promise<void> {
+    const direct = await this.store.get<GroupIdsDoc>(USER_GROUPS_COLLECTION, userId);
+    for (const groupId of direct?.value.groupIds ?? []) {
+      await this.updateIfPresent(groupId, (group) => {
+        group.userIds = group.userIds.filter((id) => id !== userId);
+      });
+    }
+    await this.store.delete(USER_GROUPS_COLLECTION, userId);
+  }
+
+  /**
+   * Delete a group: it leaves its parent groups, its subgroups and users stop being its
+   * members (so they lose what they had only through it), and its name is freed.
+   * `notFound` when the id is unknown. Space memberships are the caller's part.
+   */
+  async delete(groupId: string): Promise<void> {
+    const group = await this.resolve(groupId);
+
+    const parents = await this.store.get<GroupIdsDoc>(GROUP_PARENTS_COLLECTION, group.id);
+    for (const parentId of parents?.value.groupIds ?? []) {
+      await this.updateIfPresent(parentId, (parent) => {
+        parent.childGroupIds = parent.childGroupIds.filter((id) => id !== group.id);
+      });
+    }
+    await this.store.delete(GROUP_PARENTS_COLLECTION, group.id);
+
+    for (const childId of group.childGroupIds) await this.removeFromIndex(GROUP_PARENTS_COLLECTION, childId, group.id);
+    for (const userId of group.userIds) await this.removeFromIndex(USER_GROUPS_COLLECTION, userId, group.id);
+
+    await this.store.delete(GROUP_COLLECTION, group.id);
+    await this.store.delete(GROUP_NAME_COLLECTION, group.name);
+  }
+
   /** Ids of every group the user belongs to, directly or through subgroup nesting. */
   async effectiveGroupIds(userId: string): Promise<Set<string>> {
     const direct = await this.store.get<GroupIdsDoc>(USER_GROUPS_COLLECTION, userId);
@@ -140,9 +174,24 @@ export class GroupService {
     return seen;
   }
 
+  private async removeFromIndex(collection: string, key: string, groupId: string): Promise<void> {
+    await updateDocument<GroupIdsDoc>(this.store, collection, key, (entry) => {
+      entry.groupIds = entry.groupIds.filter((id) => id !== groupId);
+    }).catch(ignoreNotFound);
+  }
+
+  /** Update a group document; a group deleted meanwhile is skipped. */
+  private async updateIfPresent(groupId: string, change: (group: GroupRecord) => void): Promise<void> {
+    await updateDocument<GroupRecord>(this.store, GROUP_COLLECTION, groupId, change).catch(ignoreNotFound);
+  }
+
   private async addToIndex(collection: string, key: string, groupId: string): Promise<void> {
     await upsertDocument<GroupIdsDoc>(this.store, collection, key, () => ({ groupIds: [] }), (entry) => {
       if (!entry.groupIds.includes(groupId)) entry.groupIds.push(groupId);
     });
   }
+}
+
+function ignoreNotFound(error: unknown): void {
+  if (!(OpError.is(error) && error.kind === 'notFound')) throw error;
 }

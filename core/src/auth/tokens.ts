@@ -148,6 +148,18 @@ export class TokenService {
     }
   }
 
+  /**
+   * Revoke every token of a user issued up to now, for a deleted or locked-out user.
+   * Later `verify` calls of those tokens fail with `tokenRevoked` (on other workers
+   * within `VERIFICATION_CACHE_MS`); tokens issued afterwards are not affected.
+   */
+  async revokeUser(userId: string): Promise<void> {
+    await this.store.put<RevocationRecord>(REVOCATION_COLLECTION, userRevocationKey(userId), { revokedAt: this.clock.now() });
+    for (const [token, entry] of this.verified) {
+      if (entry.claims.userId === userId) this.verified.delete(token);
+    }
+  }
+
   /** Add a signing key that signs new tokens from now on; tokens signed with older keys stay valid. */
   async rotateSigningKey(): Promise<SigningKeyInfo> {
     return this.keys.rotate();
@@ -177,8 +189,14 @@ export class TokenService {
     const claims = claimsOf(parsePayload(payloadText));
     this.assertNotExpired(claims);
 
-    const revocation = await this.store.get<RevocationRecord>(REVOCATION_COLLECTION, claims.tokenId);
-    if (revocation !== undefined) throw unauthorized('tokenRevoked', 'access token has been revoked');
+    const userKey = userRevocationKey(claims.userId);
+    const revocations = await this.store.getMany<RevocationRecord>(REVOCATION_COLLECTION, [claims.tokenId, userKey]);
+    if (revocations.has(claims.tokenId)) throw unauthorized('tokenRevoked', 'access token has been revoked');
+    // Revocation times are milliseconds and `iat` whole seconds, so a token issued in the revoking second counts as revoked.
+    const userRevokedAt = revocations.get(userKey)?.value.revokedAt;
+    if (userRevokedAt !== undefined && claims.issuedAt * 1000 <= userRevokedAt) {
+      throw unauthorized('tokenRevoked', "access token has been revoked with all of its user's tokens");
+    }
     return claims;
   }
 
@@ -195,6 +213,11 @@ export class TokenService {
     }
     this.verified.set(token, { claims, checkedAt: performance.now() });
   }
+}
+
+/** Key of the record revoking all tokens of a user; token ids are hex, so the prefix cannot clash with one. */
+function userRevocationKey(userId: string): string {
+  return `user:${userId}`;
 }
 
 /** Key used when the token names no known key, so that a rejection costs as much as a check. */

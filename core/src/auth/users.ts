@@ -91,6 +91,16 @@ export class UserService {
     return user;
   }
 
+  /**
+   * Delete a user's record and free its name; `notFound` when the id is unknown. Tokens,
+   * group and space memberships are the caller's part (see `IdentityRemoval`).
+   */
+  async delete(userId: string): Promise<void> {
+    const user = await this.get(userId);
+    await this.store.delete(USER_COLLECTION, user.id);
+    await this.store.delete(USER_NAME_COLLECTION, user.name);
+  }
+
   /** List all users in the store's stable scan order. */
   async list(): Promise<UserRecord[]> {
     const users: UserRecord[] = [];

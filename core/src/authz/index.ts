@@ -3,3 +3,4 @@ export * from './acl.js';
 export * from './privileges.js';
 export * from './membership.js';
 export * from './authorizer.js';
+export * from './identity-removal.js';

@@ -92,6 +92,38 @@ export class SpaceMembership {
     }
   }
 
+  /**
+   * Remove a user or group from every space it is a member of, for its deletion.
+   * Returns the ids of those spaces. Throws `conflict` naming the first space a user
+   * owns, before changing anything: a space needs its owner.
+   */
+  async removeEverywhere(member: SpaceMemberRef): Promise<string[]> {
+    if ('userId' in member) await this.assertOwnsNoSpace(member.userId);
+    const spaces = await this.allSpaces();
+
+    const removed: string[] = [];
+    for (const space of spaces) {
+      const stored = (await this.store.get<SpaceMembersDoc>(SPACE_MEMBERS_COLLECTION, space.spaceId))?.value;
+      const listed = 'userId' in member
+        ? space.members.includes(member.userId) || stored?.users[member.userId] !== undefined
+        : stored?.groups[member.groupId] !== undefined;
+      if (!listed) continue;
+      await this.removeMember(space.spaceId, member);
+      removed.push(space.spaceId);
+    }
+    return removed;
+  }
+
+  /** Throw `conflict` naming the first space the user owns, if any. */
+  async assertOwnsNoSpace(userId: string): Promise<void> {
+    const owned = (await this.allSpaces()).find((space) => space.ownerUserId === userId);
+    if (owned) {
+      throw new OpError('conflict', `user "${userId}" owns space "${owned.name}"; delete the space or give it another owner first`, {
+        spaceId: owned.spaceId,
+      });
+    }
+  }
+
   /** Members and their privileges, users of the space document's list included with the default privileges. */
   async list(spaceId: string): Promise<SpaceMembersDoc & { ownerUserId: string }> {
     const space = await this.spaceDoc(spaceId);
@@ -142,6 +174,17 @@ export class SpaceMembership {
         privilege: missing,
       });
     }
+  }
+
+  private async allSpaces(): Promise<SpaceDoc[]> {
+    const spaces: SpaceDoc[] = [];
+    let cursor: string | undefined;
+    do {
+      const page = await this.store.scan<SpaceDoc>(COLLECTIONS.space, { cursor, limit: 500 });
+      for (const document of page.documents) spaces.push(document.value);
+      cursor = page.nextCursor;
+    } while (cursor !== undefined);
+    return spaces;
   }
 
   private async spaceDoc(spaceId: string): Promise<SpaceDoc> {

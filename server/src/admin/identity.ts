@@ -1,6 +1,7 @@
 import type Router from '@koa/router';
 import {
   COLLECTIONS,
+  IdentityRemoval,
   OpError,
   parsePrivileges,
   SpaceMembership,
@@ -20,13 +21,20 @@ import type { AppState } from '../state.js';
 export interface IdentityDependencies {
   users: UserService;
   membership: SpaceMembership;
+  /** Deletes users and groups with their tokens and memberships. */
+  removal: IdentityRemoval;
   /** Store read for space documents only, because every change goes through `membership`. */
   store: MetadataStore;
 }
 
 /** Build the identity services from the core, as the CLI does. */
-export function identityDependencies(core: Pick<Core, 'users' | 'store'>): IdentityDependencies {
-  return { users: core.users, membership: new SpaceMembership(core.store, systemClock), store: core.store };
+export function identityDependencies(core: Pick<Core, 'users' | 'store' | 'tokens'>): IdentityDependencies {
+  return {
+    users: core.users,
+    membership: new SpaceMembership(core.store, systemClock),
+    removal: new IdentityRemoval(core.store, systemClock, core.users, core.tokens),
+    store: core.store,
+  };
 }
 
 /** Privilege list: names, one comma-separated string, or a preset (`member`, `viewer`, `all`, `none`). */
@@ -98,6 +106,12 @@ function registerUserAndGroupRoutes(router: Router<AppState>, deps: IdentityDepe
     ctx.body = user;
   });
 
+  router.delete('/provider/users/:id', async (ctx) => {
+    const report = await deps.removal.deleteUser(ctx.params['id'] ?? '');
+    ctx.state.log.info({ user: ctx.params['id'], spaceIds: report.spaceIds }, 'user deleted through the admin API');
+    ctx.status = 204;
+  });
+
   router.get('/provider/groups', async (ctx) => {
     ctx.body = { groups: await groups.list() };
   });
@@ -106,6 +120,12 @@ function registerUserAndGroupRoutes(router: Router<AppState>, deps: IdentityDepe
     const body = createGroupBody(await readJsonBody(ctx.req));
     ctx.status = 201;
     ctx.body = await groups.create(body.name);
+  });
+
+  router.delete('/provider/groups/:gid', async (ctx) => {
+    const report = await deps.removal.deleteGroup(ctx.params['gid'] ?? '');
+    ctx.state.log.info({ group: ctx.params['gid'], spaceIds: report.spaceIds }, 'group deleted through the admin API');
+    ctx.status = 204;
   });
 
   router.post('/provider/groups/:gid/members', async (ctx) => {
