@@ -52,7 +52,7 @@ export class ReplicaEngine {
   /**
    * Make `targetStorageId` hold all of a regular file. Returns the bytes copied and
    * recorded. A range that a concurrent write made stale is not recorded, and the loop
-   * copies it again. Throws an `AbortError` when the signal is aborted; the range being
+   * copies it again. Throws an `AbortError` when the signal is aborted, and the range being
    * copied then stays unrecorded.
    */
   async replicateFile(fileUuid: string, targetStorageId: string, options: ReplicateOptions = {}): Promise<number> {
@@ -74,12 +74,14 @@ export class ReplicaEngine {
     }
   }
 
-  /** The range to copy next, and whether it goes as one write of the whole object. */
+  /** Choose the range to copy next, and whether it goes as one write of the whole object. */
   private nextCopy(missing: Array<[number, number]>, size: number, targetEmpty: boolean, target: Placement): RangeCopy {
     const [offset, gapLength] = missing[0] as [number, number];
     if (!target.helper.capabilities.write_at_offset_rewrites_object) {
       return { offset, length: Math.min(gapLength, this.options.chunkSize), whole: false };
     }
+    // NOTE: a whole-object write records nothing until it completes, so a replication
+    // interrupted by a worker crash or a cancel starts that file again from byte 0.
     if (targetEmpty) return { offset: 0, length: size, whole: true };
     return { offset, length: gapLength, whole: false };
   }
