@@ -10,6 +10,8 @@ export interface Ace {
   acetype: number;
   /** User or group id, or one of `OWNER@`, `GROUP@`, `EVERYONE@`, `ANONYMOUS@`. */
   identifier: string;
+  /** Name given with the identifier when the ACL was set (CDMI `<name>#<id>`), shown when no better name is known. */
+  name?: string;
   aceflags: number;
   acemask: number;
 }
@@ -36,6 +38,7 @@ export function aclFromXattr(value: JsonValue | undefined): Ace[] | undefined {
   return entries.length === 0 ? undefined : entries.map((entry) => ({
     acetype: entry.acetype,
     identifier: entry.identifier,
+    ...(typeof entry.name === 'string' ? { name: entry.name } : {}),
     aceflags: typeof entry.aceflags === 'number' ? entry.aceflags : 0,
     acemask: entry.acemask,
   }));

@@ -13,6 +13,7 @@ import { subtractRange } from '../transfers/blocks.js';
 import { Authorizer } from '../authz/authorizer.js';
 import { isWriteAccess, type FileAccess } from '../authz/access.js';
 import type { SpaceAccess } from '../authz/membership.js';
+import { ACL_XATTR_NAME, aclFromXattr } from '../authz/acl.js';
 import { toAttributes, toLinkAttributes } from './attributes.js';
 import { storageFileId } from './layout.js';
 import {
@@ -24,6 +25,7 @@ import {
   type FileLocationDoc,
   type SpaceDoc,
   type SpaceSupport,
+  type XattrsDoc,
 } from './model.js';
 import type { FileAttributes, Identity } from './types.js';
 
@@ -241,8 +243,11 @@ export abstract class LfsBase {
     return toAttributes(doc, await this.pathOf(doc));
   }
 
+  /** Attributes of a resolved file with its ACL (the inode's), scoped to the share it was reached through. */
   protected async resolvedAttributes(file: ResolvedFile): Promise<FileAttributes> {
     const attributes = file.link ? toLinkAttributes(file.link, file.doc, await this.pathOf(file.link)) : await this.attributes(file.doc);
+    const xattrs = await this.store.get<XattrsDoc>(COLLECTIONS.xattrs, file.doc.uuid);
+    attributes.acl = aclFromXattr(xattrs?.value[ACL_XATTR_NAME]) ?? [];
     return this.scopeTo(file.share, entryOf(file), attributes);
   }
 

@@ -17,7 +17,7 @@ import {
   type ListRecursiveRequest,
   type ListRecursiveResult,
 } from './recursive.js';
-import { COLLECTIONS, locationKey, type FileDoc, type FileLocationDoc, type SpaceDoc } from './model.js';
+import { COLLECTIONS, locationKey, type FileDoc, type FileLocationDoc, type SpaceDoc, type XattrsDoc } from './model.js';
 import type {
   FileAttributes,
   FileChange,
@@ -28,6 +28,7 @@ import type {
   SpaceInfo,
 } from './types.js';
 import { toSpaceInfo } from '../spaces/space-service.js';
+import { ACL_XATTR_NAME, aclFromXattr } from '../authz/acl.js';
 import { LfsMetadata } from './metadata.js';
 import { type CoreOptions, entryOf } from './base.js';
 export type { CoreOptions } from './base.js';
@@ -122,6 +123,9 @@ export class LogicalFileSystemImpl extends LfsMetadata implements LogicalFileSys
 
     const inodeUuids = [...docs.values()].map((child) => child.value.inodeUuid).filter((uuid): uuid is string => uuid !== undefined);
     const inodes = inodeUuids.length === 0 ? new Map<string, { value: FileDoc }>() : await this.store.getMany<FileDoc>(COLLECTIONS.file, inodeUuids);
+    // ACLs belong to inodes: one batched read per page.
+    const aclOwners = [...docs.values()].map((child) => child.value.inodeUuid ?? child.value.uuid);
+    const xattrs = aclOwners.length === 0 ? new Map<string, { value: XattrsDoc }>() : await this.store.getMany<XattrsDoc>(COLLECTIONS.xattrs, aclOwners);
 
     const children: FileAttributes[] = [];
     for (const entry of page.entries) {
@@ -132,6 +136,7 @@ export class LogicalFileSystemImpl extends LfsMetadata implements LogicalFileSys
       const path = `${parentPath}/${entry.name}`;
       const inode = child.value.inodeUuid === undefined ? undefined : inodes.get(child.value.inodeUuid);
       const attributes = inode ? toLinkAttributes(child.value, inode.value, path) : toAttributes(child.value, path);
+      attributes.acl = aclFromXattr(xattrs.get(child.value.inodeUuid ?? child.value.uuid)?.value[ACL_XATTR_NAME]) ?? [];
       children.push(this.scopeTo(share, child.value, attributes));
     }
     return { children, isLast: page.isLast, nextPageToken: page.nextPageToken };

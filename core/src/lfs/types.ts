@@ -1,5 +1,6 @@
 import type { Readable } from 'node:stream';
 import type { TokenCaveat } from '../auth/caveats.js';
+import type { Ace } from '../authz/acl.js';
 
 /** Who performs an operation; `core/src/authz` decides what they may do. */
 export interface Identity {
@@ -47,6 +48,11 @@ export interface FileAttributes {
   path: string;
   /** Listing cursor of this entry in its parent (its name). */
   index: string;
+  /**
+   * The file's ACL, empty when it has none (its mode bits apply). Read only by
+   * `getAttributes` and `listChildren`; undefined where it was not read.
+   */
+  acl?: Ace[];
 }
 
 export interface SpaceInfo {

@@ -1,6 +1,6 @@
 import { OpError, type FileAttributes, type Identity, type JsonValue, type LogicalFileSystem } from '@op-worker/core';
 import { ApiError } from '../errors.js';
-import { ACL_XATTR, formatAcl, parseAcl, storedAcl } from './acl.js';
+import { ACL_XATTR, formatAcl, parseAcl, storedAcl } from '../http/acl.js';
 import { RESERVED_PREFIX, type CdmiServices } from './common.js';
 
 /**

@@ -1,9 +1,10 @@
 import { OpError, type FileAttributes, type JsonValue } from '@op-worker/core';
+import { toRestAcl } from '../http/acl.js';
 
 /**
  * File attributes with the REST API's 21.02.7 names: the whole attribute model. Parts of
- * Onedata's model this worker has no feature for report their empty state: no ACL, no
- * name conflicts between providers, no datasets, no QoS requirements and no archive recalls.
+ * Onedata's model this worker has no feature for report their empty state: no name
+ * conflicts between providers, no datasets, no QoS requirements and no archive recalls.
  */
 export const REST_ATTRIBUTE_NAMES = [
   'fileId',
@@ -118,7 +119,7 @@ export function toRestAttributes(
     fileId: attributes.fileId,
     index: attributes.index,
     type: attributes.type,
-    activePermissionsType: 'posix',
+    activePermissionsType: (attributes.acl?.length ?? 0) > 0 ? 'acl' : 'posix',
     posixPermissions: formatMode(attributes.mode),
     name: attributes.name,
     path: attributes.path,
@@ -132,7 +133,7 @@ export function toRestAttributes(
     size: attributes.size,
     ownerUserId: attributes.ownerUserId,
     hardlinkCount: attributes.hardlinkCount,
-    acl: [],
+    acl: toRestAcl(attributes.acl ?? []),
     conflictingName: null,
     isFullyReplicatedLocally: regular ? rate >= 1 : null,
     localReplicationRate: rate,

@@ -1,18 +1,25 @@
-import type { JsonValue } from '@op-worker/core';
+import { aclFromXattr, type Ace, type JsonValue } from '@op-worker/core';
 import { ApiError } from '../errors.js';
 
 /**
- * CDMI access control lists (`metadata.cdmi_acl`): parsing and formatting of access
- * control entries with NFSv4 bit values, as Onedata uses them. Input fields may be
- * names (`"ALLOW"`, `"READ_OBJECT, WRITE_OBJECT"`) or hex (`"0x3"`); output is always
- * `0x` followed by upper-case hex. This module only converts: enforcing an ACL is the
- * job of the file system's permission checks.
+ * Access control lists in the two shapes clients see, both converted from the stored
+ * ACL (`Ace` entries in the `cdmi_acl` extended attribute) with NFSv4 bit values, as
+ * Onedata uses them:
+ * - CDMI (`metadata.cdmi_acl`): fields `acetype`, `identifier`, `aceflags`, `acemask`.
+ *   Input fields may be names (`"ALLOW"`, `"READ_OBJECT, WRITE_OBJECT"`) or hex
+ *   (`"0x3"`); output is `0x` followed by upper-case hex, identifiers `<name>#<id>`.
+ * - REST (the `acl` file attribute): fields `aceType` (`ALLOW`, `DENY` or `AUDIT`),
+ *   `identifier` (the bare id), `aceFlags` and `aceMask` as integers.
+ * This module only converts: enforcing an ACL is the job of the file system's
+ * permission checks.
  */
 
 /** Name of the extended attribute that stores a file's ACL, in the stored form below. */
 export const ACL_XATTR = 'cdmi_acl';
 
 const ACE_TYPES: Record<string, number> = { ALLOW: 0x0, DENY: 0x1, AUDIT: 0x2 };
+
+const ACE_TYPE_NAMES = new Map(Object.entries(ACE_TYPES).map(([name, value]) => [value, name]));
 
 const ACE_FLAGS: Record<string, number> = {
   NO_FLAGS: 0x0,
@@ -58,14 +65,14 @@ const MASK_COMPOSITES: Record<string, number> = {
 const SPECIAL_PRINCIPALS = new Set(['OWNER@', 'GROUP@', 'EVERYONE@', 'ANONYMOUS@']);
 
 /** An access control entry as stored in the `cdmi_acl` extended attribute. */
-export interface StoredAce {
-  acetype: number;
-  /** User or group id, or a special principal such as `EVERYONE@`. */
+export type StoredAce = Ace;
+
+/** An access control entry in the REST API's `acl` attribute. */
+export interface RestAce {
+  aceType: string;
   identifier: string;
-  /** Name given with the identifier on input (`<name>#<id>`), shown when no better name is known. */
-  name?: string;
-  aceflags: number;
-  acemask: number;
+  aceFlags: number;
+  aceMask: number;
 }
 
 /** Parse `metadata.cdmi_acl` from a request; throws 400 `badValue` (key `cdmi_acl`) naming the bad entry. */
@@ -115,13 +122,19 @@ function parseBits(value: unknown, names: Record<string, number>, what: string):
   return bits;
 }
 
-/** Read the stored ACL back from an xattr value; entries that are not well-formed are skipped. */
+/** Read the stored ACL back from an xattr value (empty when there is none); entries that are not well-formed are skipped. */
 export function storedAcl(value: JsonValue | undefined): StoredAce[] {
-  if (!Array.isArray(value)) return [];
-  return value.filter((entry): entry is JsonValue & StoredAce => {
-    if (typeof entry !== 'object' || entry === null || Array.isArray(entry)) return false;
-    return typeof entry['identifier'] === 'string' && typeof entry['acemask'] === 'number';
-  });
+  return aclFromXattr(value) ?? [];
+}
+
+/** Format a stored ACL for the REST `acl` attribute; an entry type without a name is shown as its number in hex. */
+export function toRestAcl(acl: readonly StoredAce[]): RestAce[] {
+  return acl.map((ace) => ({
+    aceType: ACE_TYPE_NAMES.get(ace.acetype) ?? hex(ace.acetype),
+    identifier: ace.identifier,
+    aceFlags: ace.aceflags,
+    aceMask: ace.acemask,
+  }));
 }
 
 /**
