@@ -27,12 +27,20 @@ export interface WorkerProcess {
   token: string;
   /** The worker's stderr output so far: its warn and error logs. */
   readonly stderr: string;
+  /** End the process with SIGTERM, which lets it close its listener and store. */
   stop(): Promise<void>;
+  /** End the process with SIGKILL, as a crash would: no cleanup runs. */
+  kill(): Promise<void>;
+}
+
+export interface WorkerProcessOptions {
+  /** More arguments of `op-worker start`, e.g. `['--job-lease-ttl-ms', '3000']`. */
+  args?: string[];
 }
 
 /** Spawn `op-worker start` on a free port and wait (at most 60 s) for its URL and admin token lines. */
-export function startWorkerProcess(dataDir: string): Promise<WorkerProcess> {
-  const child = spawn(process.execPath, [BIN, 'start', '--data-dir', dataDir, '--port', '0'], {
+export function startWorkerProcess(dataDir: string, options: WorkerProcessOptions = {}): Promise<WorkerProcess> {
+  const child = spawn(process.execPath, [BIN, 'start', '--data-dir', dataDir, '--port', '0', ...(options.args ?? [])], {
     env: workerEnvironment(),
     stdio: ['ignore', 'pipe', 'pipe'],
   });
@@ -65,16 +73,17 @@ export function startWorkerProcess(dataDir: string): Promise<WorkerProcess> {
           return stderr;
         },
         stop: () => stopProcess(child),
+        kill: () => stopProcess(child, 'SIGKILL'),
       });
     });
   });
 }
 
-function stopProcess(child: ChildProcess): Promise<void> {
+function stopProcess(child: ChildProcess, signal: NodeJS.Signals = 'SIGTERM'): Promise<void> {
   if (child.exitCode !== null || child.signalCode !== null) return Promise.resolve();
   return new Promise((resolve) => {
     child.once('exit', () => resolve());
-    child.kill('SIGTERM');
+    child.kill(signal);
   });
 }
 
