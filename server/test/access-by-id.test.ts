@@ -5,7 +5,7 @@ import { API, send, startTestWorker, type TestWorker } from './helpers.js';
 
 /**
  * Access to files named by id needs traverse access to every directory above them, as a
- * path lookup does; a file reached through a share needs it only below the share root.
+ * path lookup does. A file reached through a share needs it only below the share root.
  * A recursive delete checks every entry and keeps those the caller may not delete.
  */
 

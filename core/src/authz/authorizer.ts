@@ -84,12 +84,14 @@ export class Authorizer {
 
   /**
    * Throw posix `eacces` unless `who` may traverse every directory above `entry`, as a
-   * path lookup would: from the space root, or for a file reached through a share from
-   * the share root, down to the entry's parent. A share visitor is checked with the
-   * "other" class or the ACL's visitor entries, so a guest needs nothing above the share
-   * root. Owners and administrators pass without reading the ancestors. Token caveats
-   * are not checked here: a directory above a file that the caveats allow is on the way
-   * to it, where they allow traverse, and the file's own check applies them.
+   * path lookup would: from the space root down to the entry's parent. With
+   * `shareRootUuid`, the caller is a share visitor, checked from the share root down in
+   * the "other" class or the ACL's visitor entries, so a guest needs nothing above the
+   * share. Owners and administrators pass without the ancestors being read.
+   * `spaceAccess` is `who`'s access to the space when the caller has read it already.
+   * Token caveats are not checked here because the file's own check applies them, and
+   * a directory above a file that the caveats allow is on the way to it, where they
+   * allow traverse.
    */
   async checkAncestorTraverse(
     who: Identity,

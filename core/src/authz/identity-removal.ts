@@ -4,7 +4,7 @@ import type { UserService } from '../auth/users.js';
 import type { Clock } from '../tokens.js';
 import { SpaceMembership } from './membership.js';
 
-/** What a deletion removed, as the admin API and the CLI report it. */
+/** Result of a deletion, as the admin API and the CLI report it. */
 export interface IdentityRemovalReport {
   /** Ids of the spaces the user or group was a member of. */
   spaceIds: string[];
@@ -13,8 +13,8 @@ export interface IdentityRemovalReport {
 /**
  * Deletes users and groups with everything that refers to them: tokens, group
  * memberships, group-in-group links and space memberships. Files a deleted user owns
- * keep their owner id, and ACL entries naming a deleted user or group stay but match
- * nobody, as in Onedata.
+ * keep their owner id, and ACL entries naming a deleted user or group stay but no
+ * longer match any caller.
  */
 export class IdentityRemoval {
   private readonly membership: SpaceMembership;

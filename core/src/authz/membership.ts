@@ -114,11 +114,14 @@ export class SpaceMembership {
     return removed;
   }
 
-  /** Throw `conflict` naming the first space the user owns, if any. */
+  /**
+   * Throw `conflict` naming the first space the user owns, if any.
+   * NOTE: nothing deletes a space or changes its owner yet, so a space owner cannot be deleted.
+   */
   async assertOwnsNoSpace(userId: string): Promise<void> {
     const owned = (await this.allSpaces()).find((space) => space.ownerUserId === userId);
     if (owned) {
-      throw new OpError('conflict', `user "${userId}" owns space "${owned.name}"; delete the space or give it another owner first`, {
+      throw new OpError('conflict', `user "${userId}" owns space "${owned.name}" and cannot be deleted while the space keeps that owner`, {
         spaceId: owned.spaceId,
       });
     }

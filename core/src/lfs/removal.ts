@@ -147,7 +147,7 @@ export abstract class LfsRemoval extends LfsCreation {
     }
   }
 
-  /** The reason `who` may not unlink `entry` from `parent`, or undefined when it may. */
+  /** Find why `who` may not unlink `entry` from `parent`; undefined when it may. */
   private async unlinkDenial(who: Identity, access: SpaceAccess, space: SpaceDoc, parent: FileDoc, entry: FileDoc): Promise<OpError | undefined> {
     const inode = entry.inodeUuid === undefined ? undefined : await this.store.get<FileDoc>(COLLECTIONS.file, entry.inodeUuid);
     const target = inode ? { space, doc: inode.value, link: entry } : { space, doc: entry };
