@@ -43,6 +43,8 @@ export abstract class LfsRemoval extends LfsCreation {
    * directory goes through the trash at once. Otherwise the tree is deleted in place,
    * entry by entry: denied entries and the directories above them stay, and the call
    * throws posix `eacces` naming the first denied path.
+   * NOTE: for users other than owners and administrators the whole tree is read before
+   * the reply, so deleting a very large tree is as slow as walking it.
    */
   protected async removeDirectory(who: Identity, file: ResolvedFile): Promise<void> {
     const access = await this.authz.membership.accessOf(who, file.space);
