@@ -76,9 +76,14 @@ interface TwoStorageWorker {
   second: { storageId: string; mountPoint: string };
 }
 
-/** Start the worker and, for an SFTP target, sshd; stopping them is left to `t.teardown`. */
+/**
+ * Start the worker and, for an SFTP target, sshd. Teardowns stop them and then remove
+ * the test's storages, so the disk holds one test's gigabytes at a time.
+ */
 async function startTwoStorageWorker(t: ExecutionContext<Context>, label: string, targetType: TargetType = 'posix'): Promise<TwoStorageWorker> {
   const dataDir = path.join(t.context.root, `${label}-data`);
+  // ava runs teardowns last-registered first, so this one runs after the worker has stopped.
+  t.teardown(() => rm(dataDir, { recursive: true, force: true }));
   const target = await secondStorage(t, label, targetType);
   const worker = await startWorkerProcess(dataDir, { args: WORKER_ARGS });
   t.teardown(() => worker.stop());
@@ -102,6 +107,7 @@ async function secondStorage(t: ExecutionContext<Context>, label: string, target
   if (targetType === 'posix') {
     const mountPoint = path.join(t.context.root, `${label}-second`);
     await mkdir(mountPoint);
+    t.teardown(() => rm(mountPoint, { recursive: true, force: true }));
     return { options: { mountPoint }, mountPoint };
   }
 
