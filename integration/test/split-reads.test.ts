@@ -81,3 +81,34 @@ test('read of bytes no storage holds is unavailable', async (t) => {
   t.regex(error?.message ?? '', /byte 400/);
   t.true((await readAll((await core.lfs.read(owner, fileId, { offset: 500 })).stream)).equals(content.subarray(500)));
 });
+
+test('read survives concurrent eviction', async (t) => {
+  const fixture = await setup();
+  const { core, owner, space, first, second } = fixture;
+  const content = randomBytes(2 * TEST_CHUNK + 3);
+  const file = await core.lfs.create(owner, space.dirId, 'evicted-while-read', { type: 'REG', content: streamOf(content) });
+  const transfer = await core.transfers.create(owner, { type: 'replication', fileId: file.fileId, replicatingStorageId: second });
+  await waitForTransferEnd(core, owner, transfer.transferId);
+
+  // The first storage serves the read, and loses its replica the moment the read opens
+  // it, the way an eviction deletes the record and then the data.
+  const helper = await core.storages.helper(first);
+  const original = helper.read.bind(helper);
+  const key = locationKey(decodeFileId(file.fileId).fileUuid, first);
+  const location = await core.store.get<FileLocationDoc>(COLLECTIONS.location, key);
+  let evictions = 0;
+  helper.read = async (path, range) => {
+    helper.read = original;
+    evictions += 1;
+    await core.store.delete(COLLECTIONS.location, key);
+    await helper.delete(location?.value.storageFileId ?? path);
+    return original(path, range);
+  };
+  t.teardown(() => {
+    helper.read = original;
+  });
+
+  const read = await readAll((await core.lfs.read(owner, file.fileId)).stream);
+  t.is(evictions, 1);
+  t.true(read.equals(content));
+});

@@ -26,11 +26,28 @@ export abstract class LfsContent extends LfsBase {
 
     const pieces = await this.planRead(file, offset, length);
     const readPiece = async (piece: RangePiece): Promise<Readable> => {
-      const placement = await this.placement(file, supportOf(file, piece.storageId));
-      return onStorage(() => placement.helper.read(placement.path, { offset: piece.offset, length: piece.length }));
+      try {
+        return await this.openPiece(file, piece);
+      } catch (error) {
+        if (!OpError.is(error) || error.kind !== 'notFound') throw error;
+        // An eviction deletes the location record before the data, so a replica can
+        // vanish between planning and opening. The range is planned again once, from
+        // the records as they are now.
+        const replanned = await this.planRead(file, piece.offset, piece.length);
+        return this.openPieces(replanned, (again) => this.openPiece(file, again));
+      }
     };
-    const stream = pieces.length === 1 ? await readPiece(pieces[0] as RangePiece) : new StitchedStream(pieces, readPiece);
-    return { stream, fileSize };
+    return { stream: await this.openPieces(pieces, readPiece), fileSize };
+  }
+
+  /** Open one stream over consecutive pieces, directly when there is only one. */
+  private async openPieces(pieces: RangePiece[], open: (piece: RangePiece) => Promise<Readable>): Promise<Readable> {
+    return pieces.length === 1 ? open(pieces[0] as RangePiece) : new StitchedStream(pieces, open);
+  }
+
+  private async openPiece(file: ResolvedFile, piece: RangePiece): Promise<Readable> {
+    const placement = await this.placement(file, supportOf(file, piece.storageId));
+    return onStorage(() => placement.helper.read(placement.path, { offset: piece.offset, length: piece.length }));
   }
 
   /**
