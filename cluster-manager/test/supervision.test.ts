@@ -56,7 +56,7 @@ test('kill -9 of a worker under load', async (t) => {
   t.is(restarted.restarts, 1);
   t.regex(restarted.lastExit?.reason ?? '', /SIGKILL/);
   t.true(restarted.startedAtMs! - killedAt < 2000, `replacement forked ${restarted.startedAtMs! - killedAt} ms after the kill`);
-  t.log(`replacement ready ${restarted.readyAtMs! - killedAt} ms after the kill; ${report.succeeded} requests succeeded, ${report.failures.length} failed`);
+  t.log(`replacement forked ${restarted.startedAtMs! - killedAt} ms and ready ${restarted.readyAtMs! - killedAt} ms after the kill; ${report.succeeded} requests succeeded, ${report.failures.length} failed`);
 
   // Only requests the killed worker was serving may fail; the round-robin hands each worker one new connection at a time.
   // A connection handed over just before the kill is left open by node:cluster's primary, so that request times out.
