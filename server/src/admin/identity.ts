@@ -155,7 +155,7 @@ function registerSpaceMemberRoutes(router: Router<AppState>, deps: IdentityDepen
   for (const kind of ['users', 'groups'] as const) {
     router.put(`/provider/spaces/:id/members/${kind}/:memberId`, async (ctx) => {
       const spaceId = ctx.params['id'] ?? '';
-      const member = memberRef(kind, ctx.params['memberId'] ?? '');
+      const member = await memberRef(deps, kind, ctx.params['memberId'] ?? '');
       const privileges = parsePrivileges(setPrivilegesBody(await readJsonBody(ctx.req)).privileges);
       await deps.membership.setPrivileges(spaceId, member, privileges);
       ctx.state.log.info({ spaceId, ...member, privileges }, 'space privileges set through the admin API');
@@ -164,7 +164,7 @@ function registerSpaceMemberRoutes(router: Router<AppState>, deps: IdentityDepen
 
     router.delete(`/provider/spaces/:id/members/${kind}/:memberId`, async (ctx) => {
       const spaceId = ctx.params['id'] ?? '';
-      const member = memberRef(kind, ctx.params['memberId'] ?? '');
+      const member = await memberRef(deps, kind, ctx.params['memberId'] ?? '');
       await deps.membership.removeMember(spaceId, member);
       ctx.state.log.info({ spaceId, ...member }, 'space member removed through the admin API');
       ctx.status = 204;
@@ -204,6 +204,10 @@ async function resolveMember(deps: IdentityDependencies, body: { userId?: string
   return { groupId: (await deps.membership.groups.resolve(body.groupId!)).id };
 }
 
-function memberRef(kind: 'users' | 'groups', memberId: string): SpaceMemberRef {
-  return kind === 'users' ? { userId: memberId } : { groupId: memberId };
+/**
+ * Resolve the member named in a path by id or by name, as in a body. An unknown member is
+ * 404, so a removal by name cannot answer 204 while the member stays.
+ */
+async function memberRef(deps: IdentityDependencies, kind: 'users' | 'groups', memberId: string): Promise<SpaceMemberRef> {
+  return resolveMember(deps, kind === 'users' ? { userId: memberId } : { groupId: memberId });
 }

@@ -106,12 +106,12 @@ function parseAce(entry: unknown, index: number): StoredAce {
 
 /** Parse a hex number (`0x1F`), a decimal number, or a comma-separated list of names. */
 function parseBits(value: unknown, names: Record<string, number>, what: string): number {
-  if (typeof value === 'number' && Number.isInteger(value) && value >= 0) return value;
+  if (typeof value === 'number' && Number.isInteger(value) && value >= 0) return within32Bits(value, what);
   if (typeof value !== 'string' || value.trim() === '') throw aclError(`cdmi_acl ${what} is missing or not a string`);
 
   const text = value.trim();
-  if (/^0x[0-9a-f]+$/i.test(text)) return Number.parseInt(text.slice(2), 16);
-  if (/^\d+$/.test(text)) return Number(text);
+  if (/^0x[0-9a-f]+$/i.test(text)) return within32Bits(Number.parseInt(text.slice(2), 16), what);
+  if (/^\d+$/.test(text)) return within32Bits(Number(text), what);
 
   let bits = 0;
   for (const part of text.split(',')) {
@@ -119,6 +119,15 @@ function parseBits(value: unknown, names: Record<string, number>, what: string):
     if (bit === undefined) throw aclError(`cdmi_acl ${what} has unknown name "${part.trim()}"; use one of ${Object.keys(names).join(', ')} or hex`);
     bits |= bit;
   }
+  return bits;
+}
+
+/**
+ * Reject an ACE field wider than 32 bits. Evaluation uses JavaScript bit operators, which
+ * keep the low 32 bits, so a DENY of `0xFFFFFFFFFFFFFFFFFFFF` would deny nothing.
+ */
+function within32Bits(bits: number, what: string): number {
+  if (bits > 0xffffffff) throw aclError(`cdmi_acl ${what} does not fit in 32 bits; use at most 0xFFFFFFFF`);
   return bits;
 }
 

@@ -2,6 +2,7 @@ import type Router from '@koa/router';
 import type { IncomingMessage } from 'node:http';
 import { OpError, type Identity, type JsonValue, type LogicalFileSystem } from '@op-worker/core';
 import { ApiError } from '../errors.js';
+import { ACL_XATTR, parseAcl } from '../http/acl.js';
 import { readJsonBody } from '../http/json-body.js';
 import { bodyValidator, queryValidator } from '../http/validate.js';
 import { identityOf, type AppState } from '../state.js';
@@ -92,6 +93,8 @@ export function registerMetadataRoutes(router: Router<AppState>, lfs: LogicalFil
   router.put('/data/:id/metadata/xattrs', async (ctx) => {
     symlinkQuery(ctx.query);
     const values = setXattrsBody(await readJsonBody(ctx.req));
+    // Store the ACL in the form the authorizer reads. The authorizer skips malformed entries, which would leave the file to its mode bits.
+    if (values[ACL_XATTR] !== undefined) values[ACL_XATTR] = parseAcl(values[ACL_XATTR]) as unknown as JsonValue;
     await lfs.setXattrs(identityOf(ctx), fileIdParam(ctx), values);
     ctx.status = 204;
   });

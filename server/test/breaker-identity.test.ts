@@ -1,0 +1,126 @@
+import 'reflect-metadata';
+import { createServer, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import anyTest, { type TestFn } from 'ava';
+import pino from 'pino';
+import { identityDependencies } from '../src/admin/identity.js';
+import { createApp } from '../src/app.js';
+import { API, createFile, send, startTestWorker, type TestWorker } from './helpers.js';
+
+/**
+ * Regression tests: space members named by name in admin API paths, ACE masks wider
+ * than 32 bits, and ACLs set through the REST xattrs route.
+ */
+
+interface Context {
+  worker: TestWorker;
+  /** The same worker's store behind an app that also serves the admin API. */
+  admin: TestWorker;
+  server: Server;
+}
+
+const test = anyTest as TestFn<Context>;
+const PANEL = '/api/v3/onepanel/provider';
+const CDMI_OBJECT = { 'X-CDMI-Specification-Version': '1.1.1', 'Content-Type': 'application/cdmi-object' };
+
+test.beforeEach(async (t) => {
+  const worker = await startTestWorker();
+  const { core } = worker;
+  const app = createApp({
+    lfs: core.lfs, users: core.users, tokens: core.tokens, logger: pino({ level: 'silent' }),
+    provider: { providerId: 'test-provider', name: 'test', domain: '127.0.0.1', version: '0.1.0' },
+    admin: { storages: core.storages, spaces: core.spaces, importer: core.importer, identity: identityDependencies(core) },
+  });
+  const server = createServer(app.callback());
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  t.context = { worker, server, admin: { ...worker, port: (server.address() as AddressInfo).port } };
+});
+
+test.afterEach.always(async (t) => {
+  t.context.server.closeAllConnections();
+  await new Promise<void>((resolve) => t.context.server.close(() => resolve()));
+  await t.context.worker.close();
+});
+
+function json(method: string, body: unknown): { method: string; body: string; headers: Record<string, string> } {
+  return { method, body: JSON.stringify(body), headers: { 'Content-Type': 'application/json' } };
+}
+
+/** Create a user, add it to the default space with `privileges`, and return its id and a token. */
+async function member(admin: TestWorker, name: string, privileges: string): Promise<{ id: string; token: string }> {
+  const user = await admin.core.users.create({ name });
+  const added = await send(admin, `${PANEL}/spaces/${admin.space.spaceId}/members`, json('POST', { userId: name, privileges }));
+  if (added.status !== 201) throw new Error(`adding ${name} failed: ${added.status} ${added.text}`);
+  return { id: user.id, token: (await admin.core.tokens.create(user.id, { ttlSeconds: 600 })).token };
+}
+
+test('remove member by name', async (t) => {
+  const { admin } = t.context;
+  const bob = await member(admin, 'bob', 'viewer');
+  const members = `${PANEL}/spaces/${admin.space.spaceId}/members`;
+
+  const removed = await send(admin, `${members}/users/bob`, { method: 'DELETE' });
+  t.is(removed.status, 204, removed.text);
+
+  const listing = await send(admin, members);
+  t.false(bob.id in listing.json.users, 'bob is no longer a member');
+  t.is((await send(admin, `${API}/data/${admin.space.dirId}/children`, { token: bob.token })).status, 403);
+});
+
+test('set privileges by member name', async (t) => {
+  const { admin } = t.context;
+  const carol = await member(admin, 'carol', 'viewer');
+
+  const set = await send(admin, `${PANEL}/spaces/${admin.space.spaceId}/members/users/carol`, json('PUT', { privileges: 'member' }));
+  t.is(set.status, 204, set.text);
+
+  const listing = await send(admin, `${PANEL}/spaces/${admin.space.spaceId}/members`);
+  t.true((listing.json.users[carol.id].privileges as string[]).includes('space_write_data'));
+});
+
+test('unknown member name is 404', async (t) => {
+  const { admin } = t.context;
+  const response = await send(admin, `${PANEL}/spaces/${admin.space.spaceId}/members/users/ghost`, { method: 'DELETE' });
+  t.is(response.status, 404, response.text);
+  t.regex(response.json.error.description, /ghost/);
+});
+
+test('ACE mask over 32 bits is 400', async (t) => {
+  const { worker } = t.context;
+  await createFile(worker, 'wide.txt', 'data');
+  const acl = [
+    { acetype: 'DENY', identifier: 'EVERYONE@', aceflags: '0x0', acemask: '0xFFFFFFFFFFFFFFFFFFFF' },
+    { acetype: 'ALLOW', identifier: 'EVERYONE@', aceflags: 'NO_FLAGS', acemask: 'ALL_PERMS' },
+  ];
+
+  const response = await send(worker, `/cdmi/${worker.space.name}/wide.txt?metadata:cdmi_acl`, {
+    method: 'PUT', headers: CDMI_OBJECT, body: JSON.stringify({ metadata: { cdmi_acl: acl } }),
+  });
+
+  t.is(response.status, 400, response.text);
+  t.is(response.json.error.details.key, 'cdmi_acl');
+  t.regex(response.json.error.description, /32 bits/);
+});
+
+test('REST xattrs ACL is validated and enforced', async (t) => {
+  const { admin } = t.context;
+  const dave = await member(admin, 'dave', 'member');
+  const fileId = await createFile(admin, 'guarded.txt', 'secret');
+  const xattrs = `${API}/data/${fileId}/metadata/xattrs`;
+
+  const malformed = await send(admin, xattrs, json('PUT', { cdmi_acl: 'garbage' }));
+  t.is(malformed.status, 400, malformed.text);
+  t.is(malformed.json.error.details.key, 'cdmi_acl');
+
+  const acl = [
+    { acetype: 'DENY', identifier: dave.id, aceflags: 'NO_FLAGS', acemask: 'READ_OBJECT' },
+    { acetype: 'ALLOW', identifier: 'EVERYONE@', aceflags: 'NO_FLAGS', acemask: 'ALL_PERMS' },
+  ];
+  const set = await send(admin, xattrs, json('PUT', { cdmi_acl: acl }));
+  t.is(set.status, 204, set.text);
+
+  const attributes = await send(admin, `${API}/data/${fileId}?attributes=acl,activePermissionsType`);
+  t.is(attributes.json.activePermissionsType, 'acl');
+  t.is(attributes.json.acl[0].aceType, 'DENY');
+  t.is((await send(admin, `${API}/data/${fileId}/content`, { token: dave.token })).status, 403);
+});
