@@ -27,6 +27,7 @@ export async function openReadStream(
   verify?: (handle: FileHandle) => void,
 ): Promise<Readable> {
   const handle = await open(absolute, OPEN_READ);
+  if (range.length !== undefined && range.length <= SMALL_READ_BYTES) return readKnownSmallRange(handle, range.offset, range.length, verify);
 
   let size: number;
   try {
@@ -54,6 +55,52 @@ export async function openReadStream(
   });
 }
 
+/**
+ * Read a small range whose length the caller knows, without the stat that a stream
+ * needs for the size: open, read and close are the only system calls. Files that are
+ * not regular are found by a stat only when the read fails or returns fewer bytes than
+ * requested, as it does for directories and FIFOs.
+ * NOTE: a character or block device node inside the storage would be read like a file.
+ * Creating one needs CAP_MKNOD on the storage host.
+ */
+async function readKnownSmallRange(handle: FileHandle, offset: number, length: number, verify?: (handle: FileHandle) => void): Promise<Readable> {
+  try {
+    verify?.(handle);
+  } catch (error) {
+    await handle.close();
+    throw error;
+  }
+  if (length === 0) {
+    await handle.close();
+    return Readable.from([]);
+  }
+
+  const buffer = Buffer.allocUnsafe(length);
+  let filled = 0;
+  try {
+    filled = await readInto(handle, buffer, offset).catch(async (error: unknown) => {
+      // A FIFO fails a positional read (ESPIPE) or one without data (EAGAIN); the stat names the file type instead.
+      await regularFileSize(handle);
+      throw error;
+    });
+    if (filled < length) await regularFileSize(handle);
+  } finally {
+    await handle.close();
+  }
+  return bufferedStream(buffer.subarray(0, filled));
+}
+
+/** Fill `buffer` from `offset` of the file, repeating after short reads; returns the bytes read, fewer at the end of the file. */
+async function readInto(handle: FileHandle, buffer: Buffer, offset: number): Promise<number> {
+  let filled = 0;
+  while (filled < buffer.length) {
+    const { bytesRead } = await handle.read(buffer, filled, buffer.length - filled, offset + filled);
+    if (bytesRead === 0) break;
+    filled += bytesRead;
+  }
+  return filled;
+}
+
 /** Size of the open file; throws unless it is a regular file. */
 async function regularFileSize(handle: FileHandle): Promise<number> {
   const info = await handle.stat();
@@ -68,18 +115,12 @@ async function regularFileSize(handle: FileHandle): Promise<number> {
  */
 async function readSmall(handle: FileHandle, offset: number, length: number): Promise<Readable> {
   const buffer = Buffer.allocUnsafe(length);
-  let filled = 0;
-
+  let filled: number;
   try {
-    while (filled < length) {
-      const { bytesRead } = await handle.read(buffer, filled, length - filled, offset + filled);
-      if (bytesRead === 0) break;
-      filled += bytesRead;
-    }
+    filled = await readInto(handle, buffer, offset);
   } finally {
     await handle.close();
   }
-
   return bufferedStream(buffer.subarray(0, filled));
 }
 
