@@ -23,6 +23,7 @@ export * from './lfs/file-system.js';
 export * from './lfs/storage-errors.js';
 export * from './spaces/space-service.js';
 export * from './spaces/storage-registry.js';
+export * from './spaces/document-cache.js';
 export * from './import/importer.js';
 export * from './shares/index.js';
 export * from './module.js';

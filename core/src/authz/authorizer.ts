@@ -1,7 +1,7 @@
 import { OpError } from '../errors.js';
 import { decodeFileId } from '../ids/file-id.js';
 import type { MetadataStore } from '../metadata/store.js';
-import { COLLECTIONS, type FileDoc, type SpaceDoc, type XattrsDoc } from '../lfs/model.js';
+import { COLLECTIONS, readDocuments, type FileDoc, type SpaceDoc, type XattrsDoc } from '../lfs/model.js';
 import type { Identity } from '../lfs/types.js';
 import type { TokenCaveat } from '../auth/caveats.js';
 import type { Clock } from '../tokens.js';
@@ -19,6 +19,22 @@ export interface AuthzTarget {
   link?: FileDoc;
   /** Set when the file was reached through a share id: the caller is a share visitor. */
   share?: unknown;
+  /** What earlier checks of this operation read, reused by the later ones. */
+  memo?: AccessMemo;
+}
+
+/**
+ * What the checks of one operation have read, so that a file's later checks and the
+ * operation itself do not read it again. It lives only as long as the operation's
+ * resolved file, so nothing in it outlives a request.
+ */
+export interface AccessMemo {
+  /** `who`'s access to the file's space. */
+  spaceAccess?: SpaceAccess;
+  /** The directories above the entry, space root first, when the traverse check read them. */
+  ancestors?: FileDoc[];
+  /** Xattrs documents (for ACLs) by file uuid; undefined for a file without one. */
+  xattrs: Map<string, XattrsDoc | undefined>;
 }
 
 /** Whether a token's data caveat allows a file itself, only the way down to allowed files, or nothing. */
@@ -69,7 +85,7 @@ export class Authorizer {
       return;
     }
 
-    const spaceAccess = known ?? (await this.membership.accessOf(who, file.space));
+    const spaceAccess = known ?? file.memo?.spaceAccess ?? (await this.membership.accessOf(who, file.space));
     if (!spaceAccess.member) {
       throw new OpError('forbidden', `user "${who.userId}" is not a member of space "${file.space.name}"`, { spaceId: file.space.spaceId });
     }
@@ -79,7 +95,7 @@ export class Authorizer {
     if (privilege !== undefined && !spaceAccess.privileges.has(privilege)) {
       throw denied(`user "${who.userId}" lacks the ${privilege} privilege in space "${file.space.name}"`, access, file.doc);
     }
-    await this.checkFilePermissions(who, file.doc, spaceAccess, access);
+    await this.checkFilePermissions(who, file.doc, spaceAccess, access, file.memo);
   }
 
   /**
@@ -92,14 +108,17 @@ export class Authorizer {
    * Token caveats are not checked here because the file's own check applies them, and
    * a directory above a file that the caveats allow is on the way to it, where they
    * allow traverse.
+   *
+   * With `memo`, the directories read are kept in it, and the ACLs of the directories
+   * and of `aclUuid` (the file whose own check comes next) are read in one batch.
    */
   async checkAncestorTraverse(
     who: Identity,
     space: SpaceDoc,
     entry: FileDoc,
-    options: { shareRootUuid?: string; spaceAccess?: SpaceAccess } = {},
+    options: { shareRootUuid?: string; spaceAccess?: SpaceAccess; memo?: AccessMemo; aclUuid?: string } = {},
   ): Promise<void> {
-    const { shareRootUuid } = options;
+    const { shareRootUuid, memo } = options;
     if (shareRootUuid !== undefined) {
       const chain = await this.chainOf(entry);
       const rootIndex = chain.findIndex((doc) => doc.uuid === shareRootUuid);
@@ -112,7 +131,22 @@ export class Authorizer {
       throw new OpError('forbidden', `user "${who.userId}" is not a member of space "${space.name}"`, { spaceId: space.spaceId });
     }
     if (spaceAccess.bypass || entry.parentUuid === null) return;
-    for (const doc of (await this.chainOf(entry)).slice(0, -1)) await this.checkFilePermissions(who, doc, spaceAccess, 'traverse');
+
+    const ancestors = (await this.chainOf(entry)).slice(0, -1);
+    if (memo !== undefined) {
+      memo.ancestors = ancestors;
+      const uuids = ancestors.map((doc) => doc.uuid);
+      await this.readAcls(memo, options.aclUuid === undefined ? uuids : [...uuids, options.aclUuid]);
+    }
+    for (const doc of ancestors) await this.checkFilePermissions(who, doc, spaceAccess, 'traverse', memo);
+  }
+
+  /** Read the xattrs documents of several files into `memo` with one store call. */
+  private async readAcls(memo: AccessMemo, uuids: readonly string[]): Promise<void> {
+    const missing = uuids.filter((uuid) => !memo.xattrs.has(uuid));
+    if (missing.length === 0) return;
+    const found = await readDocuments<XattrsDoc>(this.store, COLLECTIONS.xattrs, missing);
+    for (const uuid of missing) memo.xattrs.set(uuid, found.get(uuid)?.value);
   }
 
   /**
@@ -196,9 +230,9 @@ export class Authorizer {
     if (!allowed) throw denied(`share visitors may not ${describe(access)} "${file.doc.name}"`, access, file.doc);
   }
 
-  private async checkFilePermissions(who: Identity, doc: FileDoc, spaceAccess: SpaceAccess, access: FileAccess): Promise<void> {
+  private async checkFilePermissions(who: Identity, doc: FileDoc, spaceAccess: SpaceAccess, access: FileAccess, memo?: AccessMemo): Promise<void> {
     const isOwner = doc.ownerUserId === who.userId;
-    const acl = await this.aclOf(doc);
+    const acl = await this.aclOf(doc, memo);
     const allowed = acl
       ? aclAllows(acl, { userId: who.userId, groupIds: spaceAccess.groupIds, isOwner, isSpaceMember: true }, ACCESS_MASK[access])
       : posixAllows(isOwner ? (doc.mode >> 6) & 0o7 : (doc.mode >> 3) & 0o7, access, isOwner);
@@ -208,9 +242,11 @@ export class Authorizer {
     }
   }
 
-  private async aclOf(doc: FileDoc): Promise<ReturnType<typeof aclFromXattr>> {
-    const xattrs = await this.store.get<XattrsDoc>(COLLECTIONS.xattrs, doc.uuid);
-    return aclFromXattr(xattrs?.value[ACL_XATTR_NAME]);
+  private async aclOf(doc: FileDoc, memo?: AccessMemo): Promise<ReturnType<typeof aclFromXattr>> {
+    if (memo?.xattrs.has(doc.uuid)) return aclFromXattr(memo.xattrs.get(doc.uuid)?.[ACL_XATTR_NAME]);
+    const xattrs = (await this.store.get<XattrsDoc>(COLLECTIONS.xattrs, doc.uuid))?.value;
+    memo?.xattrs.set(doc.uuid, xattrs);
+    return aclFromXattr(xattrs?.[ACL_XATTR_NAME]);
   }
 }
 

@@ -4,6 +4,7 @@ import type { MetadataStore } from '../metadata/store.js';
 import { COLLECTIONS, type SpaceDoc } from '../lfs/model.js';
 import type { Identity } from '../lfs/types.js';
 import { GroupService } from '../auth/groups.js';
+import { documentCacheOf, type DocumentCache } from '../spaces/document-cache.js';
 import type { Clock } from '../tokens.js';
 import { DEFAULT_MEMBER_PRIVILEGES, SPACE_PRIVILEGES, type SpacePrivilege } from './privileges.js';
 
@@ -40,12 +41,15 @@ const NO_GROUPS: ReadonlySet<string> = new Set();
 /** Space membership of users and groups with their privileges, kept in the metadata store. */
 export class SpaceMembership {
   readonly groups: GroupService;
+  /** Space and member documents for `accessOf`; see `DocumentCache` for how long a change takes to show. */
+  private readonly documents: DocumentCache;
 
   constructor(
     private readonly store: MetadataStore,
     clock: Clock,
   ) {
     this.groups = new GroupService(store, clock);
+    this.documents = documentCacheOf(store);
   }
 
   /**
@@ -59,11 +63,13 @@ export class SpaceMembership {
       if ('userId' in member) doc.users[member.userId] = sorted;
       else doc.groups[member.groupId] = sorted;
     });
+    this.documents.invalidate(SPACE_MEMBERS_COLLECTION, spaceId);
     if ('userId' in member) {
       // The space document's member list drives space listings, so a user member is also recorded there.
       await updateDocument<SpaceDoc>(this.store, COLLECTIONS.space, spaceId, (space) => {
         if (!space.members.includes(member.userId)) space.members.push(member.userId);
       });
+      this.documents.invalidate(COLLECTIONS.space, spaceId);
     }
   }
 
@@ -85,10 +91,12 @@ export class SpaceMembership {
       if ('userId' in member) delete doc.users[member.userId];
       else delete doc.groups[member.groupId];
     });
+    this.documents.invalidate(SPACE_MEMBERS_COLLECTION, spaceId);
     if ('userId' in member) {
       await updateDocument<SpaceDoc>(this.store, COLLECTIONS.space, spaceId, (doc) => {
         doc.members = doc.members.filter((userId) => userId !== member.userId);
       });
+      this.documents.invalidate(COLLECTIONS.space, spaceId);
     }
   }
 
@@ -145,7 +153,7 @@ export class SpaceMembership {
       return { member: true, bypass: true, privileges: ALL_PRIVILEGES, groupIds: NO_GROUPS };
     }
 
-    const stored = (await this.store.get<SpaceMembersDoc>(SPACE_MEMBERS_COLLECTION, space.spaceId))?.value;
+    const stored = (await this.documents.get<SpaceMembersDoc>(SPACE_MEMBERS_COLLECTION, space.spaceId))?.value;
     const own = stored?.users[who.userId] ?? (space.members.includes(who.userId) ? DEFAULT_MEMBER_PRIVILEGES : undefined);
     const groupIds = await this.groups.effectiveGroupIds(who.userId);
 

@@ -10,10 +10,11 @@ import { scopeAttributes, type ShareScope } from '../shares/scope.js';
 import { type Clock } from '../tokens.js';
 import type { EventBus } from '../events/bus.js';
 import { subtractRange } from '../transfers/blocks.js';
-import { Authorizer } from '../authz/authorizer.js';
+import { Authorizer, type AccessMemo } from '../authz/authorizer.js';
 import { isWriteAccess, type FileAccess } from '../authz/access.js';
 import type { SpaceAccess } from '../authz/membership.js';
 import { ACL_XATTR_NAME, aclFromXattr } from '../authz/acl.js';
+import { documentCacheOf, type DocumentCache } from '../spaces/document-cache.js';
 import { toAttributes, toLinkAttributes } from './attributes.js';
 import { storageFileId } from './layout.js';
 import {
@@ -44,6 +45,8 @@ export interface ResolvedFile {
   link?: FileDoc;
   /** Set when the id was share-scoped: the file was reached through this share, read-only. */
   share?: ShareScope;
+  /** What resolving read for the access checks, reused by the checks and reads of the same operation. */
+  memo?: AccessMemo;
 }
 
 /** Return the document that contains a resolved file's name and parent: the link, or else the inode. */
@@ -70,6 +73,8 @@ export abstract class LfsBase {
   /** Where `recordChange` sends `file.changed`; set by the composition root. */
   events: EventBus | undefined;
   private authorizer: Authorizer | undefined;
+  /** Space and space-name documents; see `DocumentCache` for how long a change takes to show. */
+  protected readonly documents: DocumentCache;
 
   constructor(
     protected readonly store: MetadataStore,
@@ -77,7 +82,9 @@ export abstract class LfsBase {
     protected readonly clock: Clock,
     protected readonly logger: Logger,
     protected readonly options: CoreOptions,
-  ) {}
+  ) {
+    this.documents = documentCacheOf(store);
+  }
 
   /** Defined by the removal layer; creation calls it to undo a failed create. */
   protected abstract unlink(space: SpaceDoc, doc: FileDoc, data?: 'delete-data' | 'keep-data'): Promise<void>;
@@ -110,11 +117,12 @@ export abstract class LfsBase {
     if (!document || document.value.spaceId !== guid.spaceId || document.value.detached) {
       throw OpError.notFound('file', { fileId: encodeFileId(guid) });
     }
-    await this.authz.checkAncestorTraverse(who, space, document.value, { spaceAccess: access });
-
+    const memo: AccessMemo = { spaceAccess: access, xattrs: new Map() };
     const inodeUuid = document.value.inodeUuid;
-    if (inodeUuid === undefined) return { doc: document.value, space };
-    return { doc: await this.fileDoc(inodeUuid), space, link: document.value };
+    await this.authz.checkAncestorTraverse(who, space, document.value, { spaceAccess: access, memo, aclUuid: inodeUuid ?? document.value.uuid });
+
+    if (inodeUuid === undefined) return { doc: document.value, space, memo };
+    return { doc: await this.fileDoc(inodeUuid), space, link: document.value, memo };
   }
 
   /**
@@ -184,9 +192,12 @@ export abstract class LfsBase {
     return (await this.spaceAccess(who, spaceId)).space;
   }
 
-  /** Load a space and what `who` may do in it; `forbidden` unless `who` is a member. */
-  private async spaceAccess(who: Identity, spaceId: string): Promise<{ space: SpaceDoc; access: SpaceAccess }> {
-    const document = await this.store.get<SpaceDoc>(COLLECTIONS.space, spaceId);
+  /**
+   * Load a space and what `who` may do in it; `forbidden` unless `who` is a member. The
+   * space document may be up to `DOCUMENT_CACHE_MS` old when another process changed it.
+   */
+  protected async spaceAccess(who: Identity, spaceId: string): Promise<{ space: SpaceDoc; access: SpaceAccess }> {
+    const document = await this.documents.get<SpaceDoc>(COLLECTIONS.space, spaceId);
     if (!document) throw OpError.notFound(`space "${spaceId}"`, { spaceId });
     const access = await this.authz.membership.accessOf(who, document.value);
     if (!access.member) {
@@ -201,12 +212,22 @@ export abstract class LfsBase {
     return document.value;
   }
 
-  /** Follow names down from `start`; with `who`, each directory passed needs traverse access. */
-  protected async walk(space: SpaceDoc, start: FileDoc, segments: readonly string[], who?: Identity, share?: ShareScope): Promise<FileDoc> {
+  /**
+   * Follow names down from `start`; with `who`, each directory passed needs traverse
+   * access. `access` is `who`'s access to the space when the caller has read it.
+   */
+  protected async walk(
+    space: SpaceDoc,
+    start: FileDoc,
+    segments: readonly string[],
+    who?: Identity,
+    share?: ShareScope,
+    access?: SpaceAccess,
+  ): Promise<FileDoc> {
     let doc = start;
     for (const segment of segments) {
       if (doc.type !== 'DIR') throw OpError.posix('enotdir', `"${doc.name}" is not a directory`);
-      if (who !== undefined) await this.authz.check(who, { space, doc, share }, 'traverse');
+      if (who !== undefined) await this.authz.check(who, { space, doc, share }, 'traverse', access);
       const childId = await this.store.getChild(doc.uuid, segment);
       if (childId === undefined) throw OpError.notFound(`"${segment}" in "${doc.name}"`, { name: segment, spaceId: space.spaceId });
       doc = await this.fileDoc(childId);
@@ -214,8 +235,14 @@ export abstract class LfsBase {
     return doc;
   }
 
-  /** Names from the space root (exclusive) down to the file (inclusive). */
-  protected async segmentsBelowSpace(doc: FileDoc): Promise<string[]> {
+  /**
+   * Names from the space root (exclusive) down to the file (inclusive). `ancestors` are
+   * the directories above `doc`, space root first, when the caller has read them in
+   * this operation.
+   */
+  protected async segmentsBelowSpace(doc: FileDoc, ancestors?: readonly FileDoc[]): Promise<string[]> {
+    if (ancestors !== undefined && isChainOf(ancestors, doc)) return [...ancestors.slice(1).map((dir) => dir.name), doc.name];
+
     const segments: string[] = [];
     let current = doc;
     while (current.parentUuid !== null) {
@@ -225,9 +252,9 @@ export abstract class LfsBase {
     return segments;
   }
 
-  protected async pathOf(doc: FileDoc): Promise<string> {
-    const segments = await this.segmentsBelowSpace(doc);
-    const space = await this.store.get<SpaceDoc>(COLLECTIONS.space, doc.spaceId);
+  protected async pathOf(doc: FileDoc, ancestors?: readonly FileDoc[]): Promise<string> {
+    const segments = await this.segmentsBelowSpace(doc, ancestors);
+    const space = await this.documents.get<SpaceDoc>(COLLECTIONS.space, doc.spaceId);
     return '/' + [space?.value.name ?? doc.spaceId, ...segments].join('/');
   }
 
@@ -243,11 +270,25 @@ export abstract class LfsBase {
     return toAttributes(doc, await this.pathOf(doc));
   }
 
-  /** Attributes of a resolved file with its ACL (the inode's), scoped to the share it was reached through. */
+  /** Attributes of a resolved file after the operation changed it to `doc`, its path from what the operation read. */
+  protected async changedAttributes(file: ResolvedFile, doc: FileDoc): Promise<FileAttributes> {
+    if (file.link !== undefined) return this.attributes(doc);
+    return toAttributes(doc, await this.pathOf(doc, await this.ancestorsOf(file)));
+  }
+
+  /**
+   * Attributes of a resolved file with its ACL (the inode's), scoped to the share it was
+   * reached through. The path and ACL come from what resolving read when it read them.
+   */
   protected async resolvedAttributes(file: ResolvedFile): Promise<FileAttributes> {
-    const attributes = file.link ? toLinkAttributes(file.link, file.doc, await this.pathOf(file.link)) : await this.attributes(file.doc);
-    const xattrs = await this.store.get<XattrsDoc>(COLLECTIONS.xattrs, file.doc.uuid);
-    attributes.acl = aclFromXattr(xattrs?.value[ACL_XATTR_NAME]) ?? [];
+    const ancestors = file.memo?.ancestors;
+    const attributes = file.link
+      ? toLinkAttributes(file.link, file.doc, await this.pathOf(file.link, ancestors))
+      : toAttributes(file.doc, await this.pathOf(file.doc, ancestors));
+    const xattrs = file.memo?.xattrs.has(file.doc.uuid)
+      ? file.memo.xattrs.get(file.doc.uuid)
+      : (await this.store.get<XattrsDoc>(COLLECTIONS.xattrs, file.doc.uuid))?.value;
+    attributes.acl = aclFromXattr(xattrs?.[ACL_XATTR_NAME]) ?? [];
     return this.scopeTo(file.share, entryOf(file), attributes);
   }
 
@@ -284,22 +325,52 @@ export abstract class LfsBase {
     });
   }
 
-  protected async placement(file: ResolvedFile, support: SpaceSupport): Promise<Placement> {
+  /**
+   * Find where a file's data is, or goes, on one storage of its space. `location` is the
+   * file's location record on that storage when the caller has read it in this operation.
+   */
+  protected async placement(file: ResolvedFile, support: SpaceSupport, location?: FileLocationDoc): Promise<Placement> {
     const record = await this.storages.get(support.storageId);
     const helper = await this.storages.helper(support.storageId);
-    return { support, record, helper, path: await this.dataPath(file.doc, support, record) };
+    // The directories above a hard link are not the inode's, so they are reused only without one.
+    const ancestors = file.link === undefined ? () => this.ancestorsOf(file) : undefined;
+    return { support, record, helper, path: await this.dataPath(file.doc, support, record, { location, ancestors }) };
+  }
+
+  /**
+   * The directories above a resolved file's entry (its link, or else the file), space
+   * root first. They are read once per operation and kept in its memo.
+   */
+  protected async ancestorsOf(file: ResolvedFile): Promise<readonly FileDoc[]> {
+    if (file.memo?.ancestors !== undefined) return file.memo.ancestors;
+    const ancestors: FileDoc[] = [];
+    let current = entryOf(file);
+    while (current.parentUuid !== null) {
+      current = await this.fileDoc(current.parentUuid);
+      ancestors.unshift(current);
+    }
+    if (file.memo !== undefined) file.memo.ancestors = ancestors;
+    return ancestors;
   }
 
   /**
    * Find where a file's data is on a storage. On canonical storages it follows the logical
    * path, which a rename of any ancestor changes, so it is derived rather than stored.
+   * `known` gives what the operation has read already: the location record, and the
+   * directories above the file, read only when the path needs them.
    */
-  protected async dataPath(doc: FileDoc, support: SpaceSupport, record: StorageRecord): Promise<string> {
+  protected async dataPath(
+    doc: FileDoc,
+    support: SpaceSupport,
+    record: StorageRecord,
+    known: { location?: FileLocationDoc; ancestors?: () => Promise<readonly FileDoc[]> } = {},
+  ): Promise<string> {
     if (record.storagePathType === 'flat' || doc.detached) {
-      const location = await this.store.get<FileLocationDoc>(COLLECTIONS.location, locationKey(doc.uuid, support.storageId));
-      if (location) return location.value.storageFileId;
+      const location = known.location ?? (await this.store.get<FileLocationDoc>(COLLECTIONS.location, locationKey(doc.uuid, support.storageId)))?.value;
+      if (location) return location.storageFileId;
     }
-    return storageFileId(record, support, doc.uuid, await this.segmentsBelowSpace(doc));
+    const ancestors = known.ancestors === undefined ? undefined : await known.ancestors();
+    return storageFileId(record, support, doc.uuid, await this.segmentsBelowSpace(doc, ancestors));
   }
 
   protected newLocation(doc: FileDoc, placement: Placement): FileLocationDoc {
@@ -318,7 +389,7 @@ export abstract class LfsBase {
    * (`length` may be Infinity for a truncation), or all blocks when no range is given.
    */
   protected async invalidateOtherReplicas(doc: FileDoc, writtenStorageId: string, written?: { offset: number; length: number }): Promise<void> {
-    const space = await this.store.get<SpaceDoc>(COLLECTIONS.space, doc.spaceId);
+    const space = await this.documents.get<SpaceDoc>(COLLECTIONS.space, doc.spaceId);
     for (const support of space?.value.supports ?? []) {
       if (support.storageId === writtenStorageId) continue;
       const key = locationKey(doc.uuid, support.storageId);
@@ -400,6 +471,12 @@ export function assertChangeable(file: ResolvedFile): ResolvedFile {
   throw OpError.posix('eacces', 'files reached through a share are read-only; use the file id from the space with an access token', {
     shareId: file.share.shareId,
   });
+}
+
+/** Whether `ancestors` are the directories from the space root down to `doc`'s parent. */
+function isChainOf(ancestors: readonly FileDoc[], doc: FileDoc): boolean {
+  const parent = ancestors[ancestors.length - 1];
+  return ancestors[0]?.parentUuid === null && parent !== undefined && parent.uuid === doc.parentUuid;
 }
 
 export function canAccessSpace(who: Identity, space: SpaceDoc): boolean {

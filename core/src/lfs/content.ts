@@ -2,7 +2,7 @@ import { Readable } from 'node:stream';
 import { OpError } from '../errors.js';
 import { updateDocument, upsertDocument } from '../metadata/cas.js';
 import { storageFileId } from './layout.js';
-import { addBlock, COLLECTIONS, locationKey, truncateBlocks, type FileDoc, type FileLocationDoc } from './model.js';
+import { addBlock, COLLECTIONS, locationKey, readDocuments, truncateBlocks, type FileDoc, type FileLocationDoc } from './model.js';
 import { onStorage } from './storage-errors.js';
 import { StitchedStream } from './stitch.js';
 import { planRangePieces, type RangePiece } from '../transfers/blocks.js';
@@ -24,20 +24,20 @@ export abstract class LfsContent extends LfsBase {
     const length = Math.min(range?.length ?? available, available);
     if (length === 0) return { stream: Readable.from([]), fileSize };
 
-    const pieces = await this.planRead(file, offset, length);
+    const plan = await this.planRead(file, offset, length);
     const readPiece = async (piece: RangePiece): Promise<Readable> => {
       try {
-        return await this.openPiece(file, piece);
+        return await this.openPiece(file, piece, plan.locations);
       } catch (error) {
         if (!OpError.is(error) || error.kind !== 'notFound') throw error;
         // An eviction deletes the location record before the data, so a replica can
         // vanish between planning and opening. The range is planned again once, from
         // the records as they are now.
         const replanned = await this.planRead(file, piece.offset, piece.length);
-        return this.openPieces(replanned, (again) => this.openPiece(file, again));
+        return this.openPieces(replanned.pieces, (again) => this.openPiece(file, again, replanned.locations));
       }
     };
-    return { stream: await this.openPieces(pieces, readPiece), fileSize };
+    return { stream: await this.openPieces(plan.pieces, readPiece), fileSize };
   }
 
   /** Open one stream over consecutive pieces, directly when there is only one. */
@@ -45,21 +45,34 @@ export abstract class LfsContent extends LfsBase {
     return pieces.length === 1 ? open(pieces[0] as RangePiece) : new StitchedStream(pieces, open);
   }
 
-  private async openPiece(file: ResolvedFile, piece: RangePiece): Promise<Readable> {
-    const placement = await this.placement(file, supportOf(file, piece.storageId));
+  /** Open one piece; `locations` are the records the piece was planned from, by storage id. */
+  private async openPiece(file: ResolvedFile, piece: RangePiece, locations: ReadonlyMap<string, FileLocationDoc>): Promise<Readable> {
+    const placement = await this.placement(file, supportOf(file, piece.storageId), locations.get(piece.storageId));
     return onStorage(() => placement.helper.read(placement.path, { offset: piece.offset, length: piece.length }));
   }
 
   /**
    * Choose which storages serve a range: one storage when one holds it all (the first
    * such in the order of the space's supports), else consecutive pieces from several.
+   * Returns the pieces and the location records they were planned from, read in one batch.
    */
-  private async planRead(file: ResolvedFile, offset: number, length: number): Promise<RangePiece[]> {
+  private async planRead(
+    file: ResolvedFile,
+    offset: number,
+    length: number,
+  ): Promise<{ pieces: RangePiece[]; locations: Map<string, FileLocationDoc> }> {
+    const supports = file.space.supports;
+    const keys = supports.map((support) => locationKey(file.doc.uuid, support.storageId));
+    const found = await readDocuments<FileLocationDoc>(this.store, COLLECTIONS.location, keys);
+
+    const locations = new Map<string, FileLocationDoc>();
     const holders: Array<{ storageId: string; blocks: FileLocationDoc['blocks'] }> = [];
-    for (const support of file.space.supports) {
-      const location = await this.store.get<FileLocationDoc>(COLLECTIONS.location, locationKey(file.doc.uuid, support.storageId));
-      if (location) holders.push({ storageId: support.storageId, blocks: location.value.blocks });
-    }
+    supports.forEach((support, index) => {
+      const location = found.get(keys[index] ?? '')?.value;
+      if (location === undefined) return;
+      locations.set(support.storageId, location);
+      holders.push({ storageId: support.storageId, blocks: location.blocks });
+    });
 
     const plan = planRangePieces(holders, offset, length);
     if (plan.uncoveredAt !== undefined) {
@@ -67,7 +80,7 @@ export abstract class LfsContent extends LfsBase {
         fileId: encodeFileId({ fileUuid: file.doc.uuid, spaceId: file.doc.spaceId }),
       });
     }
-    return plan.pieces;
+    return { pieces: plan.pieces, locations };
   }
 
   async write(who: Identity, fileId: string, data: Readable, request: WriteRequest): Promise<FileAttributes> {
@@ -75,7 +88,7 @@ export abstract class LfsContent extends LfsBase {
     assertRegular(file.doc);
     const doc = await this.writeData(file, data, request);
     await this.recordChange(doc, false);
-    return this.attributes(doc);
+    return this.changedAttributes(file, doc);
   }
 
   /**
@@ -163,7 +176,7 @@ export abstract class LfsContent extends LfsBase {
     );
     await this.invalidateOtherReplicas(file.doc, placement.record.storageId, { offset: size, length: Infinity });
     await this.recordChange(updated.value, false);
-    return this.attributes(updated.value);
+    return this.changedAttributes(file, updated.value);
   }
 }
 

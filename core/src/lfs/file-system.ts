@@ -71,20 +71,21 @@ export class LogicalFileSystemImpl extends LfsMetadata implements LogicalFileSys
     const [spaceName, ...rest] = splitLogicalPath(logicalPath);
     if (spaceName === undefined) throw OpError.badValue('path', 'path must start with a space name');
 
-    const index = await this.store.get<{ spaceId: string }>(COLLECTIONS.spaceName, spaceName);
+    const index = await this.documents.get<{ spaceId: string }>(COLLECTIONS.spaceName, spaceName);
     if (!index) throw OpError.notFound(`space "${spaceName}"`, { path: logicalPath });
-    const space = await this.accessibleSpace(who, index.value.spaceId);
+    const { space, access } = await this.spaceAccess(who, index.value.spaceId);
 
-    const doc = await this.walk(space, await this.fileDoc(space.rootUuid), rest, who);
-    await this.authorize(who, { space, doc }, 'read_attributes');
+    const doc = await this.walk(space, await this.fileDoc(space.rootUuid), rest, who, undefined, access);
+    await this.authz.check(who, { space, doc }, 'read_attributes', access);
     return toAttributes(doc, '/' + [space.name, ...rest].join('/'));
   }
 
   async lookupRelative(who: Identity, baseId: string, relativePath: string): Promise<FileAttributes> {
     const base = await this.resolveBase(who, baseId);
     const segments = splitLogicalPath(relativePath);
-    const doc = await this.walk(base.space, base.doc, segments, who, base.share);
-    await this.authorize(who, { space: base.space, doc, share: base.share }, 'read_attributes');
+    const access = base.memo?.spaceAccess;
+    const doc = await this.walk(base.space, base.doc, segments, who, base.share, access);
+    await this.authz.check(who, { space: base.space, doc, share: base.share }, 'read_attributes', access);
     return this.scopeTo(base.share, doc, await this.attributes(doc));
   }
 

@@ -1,3 +1,4 @@
+import type { MetadataStore, StoredDocument } from '../metadata/store.js';
 import type { FileType, JsonValue } from './types.js';
 
 /** Collections of the metadata store used by the logical file system. */
@@ -151,4 +152,15 @@ export function truncateBlocks(blocks: ReadonlyArray<[number, number]>, size: nu
     kept.push([offset, Math.min(length, size - offset)]);
   }
   return kept;
+}
+
+/**
+ * Read several documents of one collection in one store call: `get` for a single key,
+ * which costs SQLite less than the batched query, else `getMany`.
+ */
+export async function readDocuments<T>(store: MetadataStore, collection: string, keys: readonly string[]): Promise<Map<string, StoredDocument<T>>> {
+  if (keys.length !== 1) return store.getMany<T>(collection, keys);
+  const key = keys[0] as string;
+  const document = await store.get<T>(collection, key);
+  return document === undefined ? new Map() : new Map([[key, document]]);
 }

@@ -11,6 +11,7 @@ import { TYPES, type Clock } from '../tokens.js';
 import { COLLECTIONS, DEFAULT_DIR_MODE, spaceRootUuid, type FileDoc, type SpaceDoc } from '../lfs/model.js';
 import type { SpaceInfo } from '../lfs/types.js';
 import type { CreateSpaceRequest, SpaceService, StorageRegistry, SupportSpaceRequest } from './api.js';
+import { documentCacheOf } from './document-cache.js';
 
 @injectable()
 export class SpaceServiceImpl implements SpaceService {
@@ -67,6 +68,9 @@ export class SpaceServiceImpl implements SpaceService {
     };
     await this.store.create(COLLECTIONS.file, root.uuid, root);
     await this.store.create(COLLECTIONS.space, spaceId, space);
+    // A request for the name or id before it existed may have cached its absence.
+    documentCacheOf(this.store).invalidate(COLLECTIONS.spaceName, name);
+    documentCacheOf(this.store).invalidate(COLLECTIONS.space, spaceId);
     this.logger.info({ spaceId, name }, 'space created');
     return toSpaceInfo(space);
   }
@@ -140,7 +144,9 @@ export class SpaceServiceImpl implements SpaceService {
   }
 
   private async updateDoc(spaceId: string, change: (doc: SpaceDoc) => void): Promise<SpaceDoc> {
-    return (await updateDocument<SpaceDoc>(this.store, COLLECTIONS.space, spaceId, change)).value;
+    const updated = await updateDocument<SpaceDoc>(this.store, COLLECTIONS.space, spaceId, change);
+    documentCacheOf(this.store).invalidate(COLLECTIONS.space, spaceId);
+    return updated.value;
   }
 
 }

@@ -12,6 +12,7 @@ import type { StorageHelper, StoragePluginManifest } from '../storage/helper.js'
 import { TYPES } from '../tokens.js';
 import { COLLECTIONS } from '../lfs/model.js';
 import type { AddStorageRequest, StorageRecord, StorageRegistry, UpdateStorageRequest } from './api.js';
+import { documentCacheOf, type DocumentCache } from './document-cache.js';
 
 /** Name prefix of the objects written and removed by storage verification. */
 const VERIFY_PREFIX = '.op-worker-verify-';
@@ -19,6 +20,8 @@ const VERIFY_PREFIX = '.op-worker-verify-';
 @injectable()
 export class StorageRegistryImpl implements StorageRegistry {
   private readonly helpers = new Map<string, Promise<StorageHelper>>();
+  /** Storage records for `get`, which every file read and write calls. */
+  private readonly documents: DocumentCache;
 
   /** Event bus that gets `storage.changed` after a storage is added, modified or removed. Set when the data-management services are wired. */
   events: EventBus | undefined;
@@ -27,7 +30,9 @@ export class StorageRegistryImpl implements StorageRegistry {
     @inject(TYPES.MetadataStore) private readonly store: MetadataStore,
     @inject(TYPES.StoragePluginManifests) private readonly manifests: StoragePluginManifest[],
     @inject(TYPES.Logger) private readonly logger: Logger,
-  ) {}
+  ) {
+    this.documents = documentCacheOf(store);
+  }
 
   async add(request: AddStorageRequest): Promise<StorageRecord> {
     const manifest = this.manifest(request.type);
@@ -54,14 +59,16 @@ export class StorageRegistryImpl implements StorageRegistry {
     }
 
     await this.store.create(COLLECTIONS.storage, record.storageId, record);
+    this.documents.invalidate(COLLECTIONS.storage, record.storageId);
     this.helpers.set(record.storageId, Promise.resolve(helper));
     this.logger.info({ storageId: record.storageId, type: record.type, name: record.name }, 'storage added');
     await this.events?.emit('storage.changed', { storageId: record.storageId });
     return record;
   }
 
+  /** Return a storage's record; it may be up to `DOCUMENT_CACHE_MS` old when another process changed it. */
   async get(storageId: string): Promise<StorageRecord> {
-    const document = await this.store.get<StorageRecord>(COLLECTIONS.storage, storageId);
+    const document = await this.documents.get<StorageRecord>(COLLECTIONS.storage, storageId);
     if (!document) throw OpError.notFound(`storage "${storageId}"`, { storageId });
     return document.value;
   }
@@ -83,6 +90,7 @@ export class StorageRegistryImpl implements StorageRegistry {
     try {
       await verifyStorage(helper, record);
       await this.store.update(COLLECTIONS.storage, storageId, record, document.version);
+      this.documents.invalidate(COLLECTIONS.storage, storageId);
     } catch (error) {
       await helper.close();
       throw error;
@@ -114,6 +122,7 @@ export class StorageRegistryImpl implements StorageRegistry {
     this.helpers.delete(storageId);
     if (cached) await (await cached).close();
     await this.store.delete(COLLECTIONS.storage, storageId);
+    this.documents.invalidate(COLLECTIONS.storage, storageId);
     this.logger.info({ storageId }, 'storage removed');
     await this.events?.emit('storage.changed', { storageId });
   }
