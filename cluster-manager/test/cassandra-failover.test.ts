@@ -201,10 +201,10 @@ test('transfer survives a killed leader', async (t) => {
       `with ${ended.status.bytesReplicated} bytes counted`,
   );
   t.is(ended.status.transferStatus, 'completed');
-  // NOTE: the counter of a transfer lags its data by one chunk. A chunk whose block landed
-  // on the replica just before the kill, but whose counter update did not, is not copied
-  // or counted again on resume, so `bytesReplicated` may fall short by one chunk. The
-  // replica's digest below checks the data itself.
+  // NOTE: after a kill, the counter of a transfer may lag its data by one chunk. A chunk
+  // whose block landed on the replica just before the kill, but whose counter update did
+  // not, is neither copied nor counted again on resume, so `bytesReplicated` may fall
+  // short by one chunk. The replica's digest below checks the data itself.
   t.true(ended.status.bytesReplicated <= FILE_SIZE, `${ended.status.bytesReplicated} bytes replicated`);
   t.true(ended.status.bytesReplicated >= FILE_SIZE - REPLICATION_CHUNK_SIZE, `${ended.status.bytesReplicated} bytes replicated`);
   t.is(ended.status.filesReplicated, 1);

@@ -1,6 +1,10 @@
 import test from 'ava';
+import { execFile } from 'node:child_process';
 import path from 'node:path';
-import { getStatus, isRunning, spawnManager, tempDir, waitFor } from './helpers.js';
+import { promisify } from 'node:util';
+import { BIN, getStatus, isRunning, spawnManager, tempDir, waitFor } from './helpers.js';
+
+const run = promisify(execFile);
 
 const LEASE_TTL_MS = 2000;
 
@@ -22,6 +26,12 @@ test('leader lease moves when the leader dies', async (t) => {
   t.is(joined.singletonWorkerId, 'manager-a/worker-0');
   t.is(joined.cluster.status, 'healthy');
   t.deepEqual(joined.workers.map((worker) => worker.nodeId).sort(), ['manager-a/worker-0', 'manager-b/worker-0']);
+
+  // The CLI finds a live manager in the SQLite store of the shared data folder.
+  const cli = await run(process.execPath, [BIN, 'status', '--data-dir', dataDir]);
+  const fromCli = JSON.parse(cli.stdout) as { leader: { managerId: string }; managers: Array<{ nodeId: string; live: boolean }> };
+  t.is(fromCli.leader.managerId, 'manager-a');
+  t.deepEqual(fromCli.managers.filter((manager) => manager.live).map((manager) => manager.nodeId).sort(), ['manager-a', 'manager-b']);
 
   const firstWorkerPid = (await getStatus(first.statusUrl)).workers[0]!.pid!;
   const killedAt = Date.now();
