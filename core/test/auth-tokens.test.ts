@@ -107,6 +107,42 @@ test('rotated keys verify until retired', async (t) => {
   t.deepEqual((await tokens.listSigningKeys()).map((key) => key.keyId), [rotated.keyId]);
 });
 
+test('retired key is named in the error', async (t) => {
+  const { tokens } = t.context;
+  const old = await tokens.create('u1');
+  await tokens.rotateSigningKey();
+  await tokens.retireSigningKey('0');
+
+  const error = await t.throwsAsync(tokens.verify(old.token));
+  t.is(authError(error), 'badToken');
+  t.regex(error?.message ?? '', /signing key "0", which is retired or unknown/);
+});
+
+test('only canonical signature text verifies', async (t) => {
+  const { tokens } = t.context;
+  // A signature with both URL-safe characters, so that the standard alphabet spells it differently.
+  let issued = await tokens.create('u1');
+  for (let attempt = 0; attempt < 200 && !/[-_]/.test(issued.token.split('.')[2]!); attempt += 1) issued = await tokens.create('u1');
+  const [prefix, payload, signature] = issued.token.split('.') as [string, string, string];
+  t.true(/[-_]/.test(signature), 'found a signature with - or _');
+  await t.notThrowsAsync(tokens.verify(issued.token));
+
+  // 32 bytes are 43 base64 characters; the last one carries 2 bits that decoding ignores.
+  const last = signature.at(-1)!;
+  const alphabet = 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_';
+  const strayBits = alphabet[alphabet.indexOf(last) ^ 1]!;
+  const variants = {
+    padded: `${signature}=`,
+    'standard alphabet': signature.replaceAll('-', '+').replaceAll('_', '/'),
+    'stray low bits': signature.slice(0, -1) + strayBits,
+  };
+  for (const [name, variant] of Object.entries(variants)) {
+    t.deepEqual(Buffer.from(variant, 'base64url'), Buffer.from(signature, 'base64url'), `${name} decodes to the same bytes`);
+    const error = await t.throwsAsync(tokens.verify(`${prefix}.${payload}.${variant}`), undefined, name);
+    t.is(authError(error), 'badToken', name);
+  }
+});
+
 test('revocation is immediate on the revoking service', async (t) => {
   const issued = await t.context.tokens.create('u1');
   await t.context.tokens.verify(issued.token);

@@ -182,9 +182,14 @@ export class TokenService {
     const keyId = keyIdOf(payloadText);
     const key = keyId === undefined ? undefined : await this.keys.find(keyId);
     const expected = createHmac('sha256', key ?? UNKNOWN_KEY).update(body).digest();
-    if (key === undefined || signature.length !== SIGNATURE_BYTES || !timingSafeEqual(signature, expected)) {
-      throw unauthorized('badToken', 'access token signature is invalid');
+    const signatureMatches = signature.length === SIGNATURE_BYTES && timingSafeEqual(signature, expected);
+    // The key id is readable by anyone holding the token, so naming it reveals nothing
+    // about the signature. A retired key is deleted, so such a token cannot be distinguished
+    // from a forged one that names a made-up key: the message says both.
+    if (keyId !== undefined && key === undefined) {
+      throw unauthorized('badToken', `access token names signing key "${keyId}", which is retired or unknown; request a new token`);
     }
+    if (key === undefined || !signatureMatches) throw unauthorized('badToken', 'access token signature is invalid');
 
     const claims = claimsOf(parsePayload(payloadText));
     this.assertNotExpired(claims);
@@ -234,11 +239,14 @@ function splitToken(token: string): { body: string; payloadText: string; signatu
     throw unauthorized('badToken', `access token is malformed: expected "${TOKEN_PREFIX}.<payload>.<signature>"`);
   }
 
-  return {
-    body: `${prefix}.${payloadText}`,
-    payloadText,
-    signature: Buffer.from(signatureText, 'base64url'),
-  };
+  // Node's decoder accepts padding, the `+/` alphabet and stray low bits in the last
+  // character, so several texts decode to one signature. Only the canonical base64url
+  // text is accepted, so each token has exactly one spelling (for revocation and caches).
+  const signature = Buffer.from(signatureText, 'base64url');
+  if (signature.toString('base64url') !== signatureText) {
+    throw unauthorized('badToken', 'access token signature is not canonical base64url (no padding, alphabet A-Z a-z 0-9 - _)');
+  }
+  return { body: `${prefix}.${payloadText}`, payloadText, signature };
 }
 
 /** The signing key id named by a payload not yet verified; undefined when the payload is unreadable. */
