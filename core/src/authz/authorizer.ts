@@ -19,13 +19,13 @@ export interface AuthzTarget {
   link?: FileDoc;
   /** Set when the file was reached through a share id: the caller is a share visitor. */
   share?: unknown;
-  /** What earlier checks of this operation read, reused by the later ones. */
+  /** Documents and access read by earlier checks of this operation, reused by later ones. */
   memo?: AccessMemo;
 }
 
 /**
- * What the checks of one operation have read, so that a file's later checks and the
- * operation itself do not read it again. It lives only as long as the operation's
+ * Documents and access read by the checks of one operation, so that a file's later
+ * checks and the operation itself do not read them again. It lives only as long as the operation's
  * resolved file, so nothing in it outlives a request.
  */
 export interface AccessMemo {
@@ -157,6 +157,38 @@ export class Authorizer {
     const reaches = (await this.caveatReach(who.caveats, dir)).filter((reach) => reach.kind === 'ancestor');
     if (reaches.length === 0) return undefined;
     return (child) => reaches.every((reach) => reach.kind === 'ancestor' && (reach.nextNames.has(child.name) || reach.nextUuids.has(child.uuid)));
+  }
+
+  /**
+   * Tell whether the data caveats (`data.path`, `data.objectid`) of `who`'s token cover
+   * `entry` itself, not only the way down to the files they name. True without such caveats.
+   */
+  async caveatsCover(who: Identity, entry: FileDoc): Promise<boolean> {
+    return (await this.caveatReach(who.caveats, entry)).every((reach) => reach.kind === 'inside');
+  }
+
+  /**
+   * Throw `forbidden` unless `who`'s token may make a change that concerns a whole file
+   * or tree but is not a file write: sharing it, adding or removing a QoS requirement,
+   * scheduling or cancelling a transfer. The token must not be read-only, and its data
+   * caveats must cover the file (uuid `fileUuid`) itself, because such a change on a
+   * directory above the allowed files reaches files the token does not allow.
+   * `operation` completes "cannot ..." in the message.
+   */
+  async checkCaveatsAllowManaging(who: Identity, fileUuid: string, operation: string): Promise<void> {
+    const caveats = who.caveats ?? [];
+    if (caveats.some((caveat) => caveat.type === 'data.readonly')) {
+      throw new OpError('forbidden', `the access token has the data.readonly caveat, so it cannot ${operation}; use a token without that caveat`);
+    }
+    if (!caveats.some((caveat) => caveat.type === 'data.path' || caveat.type === 'data.objectid')) return;
+
+    const entry = (await this.store.get<FileDoc>(COLLECTIONS.file, fileUuid))?.value;
+    if (entry === undefined || !(await this.caveatsCover(who, entry))) {
+      const name = entry === undefined ? `file ${fileUuid}` : `"${entry.name}"`;
+      throw new OpError('forbidden', `the data caveats of the access token do not cover ${name}, so it cannot ${operation}; use a token whose data.path or data.objectid names it`, {
+        fileUuid,
+      });
+    }
   }
 
   private async checkCaveats(who: Identity, entry: FileDoc, access: FileAccess): Promise<void> {

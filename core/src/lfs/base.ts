@@ -45,7 +45,7 @@ export interface ResolvedFile {
   link?: FileDoc;
   /** Set when the id was share-scoped: the file was reached through this share, read-only. */
   share?: ShareScope;
-  /** What resolving read for the access checks, reused by the checks and reads of the same operation. */
+  /** Documents and access that resolving read for the checks, reused by the rest of the same operation. */
   memo?: AccessMemo;
 }
 
@@ -135,7 +135,7 @@ export abstract class LfsBase {
     const fileId = encodeFileId(guid);
     const share = (await this.store.get<ShareDoc>(COLLECTIONS.share, shareId))?.value;
     if (!share || share.spaceId !== guid.spaceId) throw OpError.notFound(`share "${shareId}"`, { shareId });
-    const space = await this.store.get<SpaceDoc>(COLLECTIONS.space, share.spaceId);
+    const space = await this.documents.get<SpaceDoc>(COLLECTIONS.space, share.spaceId);
     const document = await this.store.get<FileDoc>(COLLECTIONS.file, guid.fileUuid);
     if (!space || !document || document.value.spaceId !== guid.spaceId || document.value.detached) {
       throw OpError.notFound('file', { fileId });
@@ -270,7 +270,7 @@ export abstract class LfsBase {
     return toAttributes(doc, await this.pathOf(doc));
   }
 
-  /** Attributes of a resolved file after the operation changed it to `doc`, its path from what the operation read. */
+  /** Build the attributes of a resolved file that the operation changed to `doc`, reusing the directories it read. */
   protected async changedAttributes(file: ResolvedFile, doc: FileDoc): Promise<FileAttributes> {
     if (file.link !== undefined) return this.attributes(doc);
     return toAttributes(doc, await this.pathOf(doc, await this.ancestorsOf(file)));
@@ -338,8 +338,8 @@ export abstract class LfsBase {
   }
 
   /**
-   * The directories above a resolved file's entry (its link, or else the file), space
-   * root first. They are read once per operation and kept in its memo.
+   * Return the directories above a resolved file's entry (its link, or else the file),
+   * space root first. Reads them once per operation and keeps them in its memo.
    */
   protected async ancestorsOf(file: ResolvedFile): Promise<readonly FileDoc[]> {
     if (file.memo?.ancestors !== undefined) return file.memo.ancestors;
@@ -473,7 +473,7 @@ export function assertChangeable(file: ResolvedFile): ResolvedFile {
   });
 }
 
-/** Whether `ancestors` are the directories from the space root down to `doc`'s parent. */
+/** Tell whether `ancestors` are the directories from the space root down to `doc`'s parent. */
 function isChainOf(ancestors: readonly FileDoc[], doc: FileDoc): boolean {
   const parent = ancestors[ancestors.length - 1];
   return ancestors[0]?.parentUuid === null && parent !== undefined && parent.uuid === doc.parentUuid;

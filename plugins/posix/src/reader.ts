@@ -56,7 +56,7 @@ export async function openReadStream(
 }
 
 /**
- * Read a small range whose length the caller knows, without the stat that a stream
+ * Read a small range whose length the caller has from metadata, without the stat that a stream
  * needs for the size: open, read and close are the only system calls. Files that are
  * not regular are found by a stat only when the read fails or returns fewer bytes than
  * requested, as it does for directories and FIFOs.
