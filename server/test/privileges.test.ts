@@ -1,7 +1,7 @@
 import 'reflect-metadata';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { parsePrivileges, SpaceMembership, systemClock } from '@op-worker/core';
+import { parsePrivileges, SpaceMembership, systemClock, type TokenCaveat } from '@op-worker/core';
 import anyTest, { type TestFn } from 'ava';
 import pino from 'pino';
 import { createApp } from '../src/app.js';
@@ -151,4 +151,107 @@ test('share service checks privileges for library callers', async (t) => {
 
   await core.shares.remove(grantedWho, share.shareId);
   await t.throwsAsync(core.shares.get(grantedWho, share.shareId), { message: /not found/i });
+});
+
+/** Issue a token for the `granted` member (member preset plus `EXTRA`), limited by `caveats`. */
+async function grantedToken(base: TestWorker, caveats: TokenCaveat[]): Promise<string> {
+  const granted = await base.core.users.resolve('granted');
+  return (await base.core.tokens.create(granted.id, { ttlSeconds: 600, caveats })).token;
+}
+
+test('read-only token uses no managing privilege', async (t) => {
+  const { worker, base, fileId, tokens } = t.context;
+  const readOnly = await grantedToken(base, [{ type: 'data.readonly' }]);
+  const storageId = (await worker.core.spaces.get(worker.space.spaceId)).storageIds[0];
+  const share = (await send(worker, `${API}/shares`, json('POST', { name: 'public', rootFileId: fileId }, tokens.granted))).json.shareId as string;
+  const requirement = (await send(worker, `${API}/qos_requirements`, json('POST', { fileId, expression: 'anyStorage' }, tokens.granted))).json
+    .qosRequirementId as string;
+
+  const attempts: Array<[string, string, ReturnType<typeof json> | { method: string; token: string }]> = [
+    ['create share', `${API}/shares`, json('POST', { name: 'ro', rootFileId: fileId }, readOnly)],
+    ['rename share', `${API}/shares/${share}`, json('PATCH', { name: 'renamed' }, readOnly)],
+    ['remove share', `${API}/shares/${share}`, { method: 'DELETE', token: readOnly }],
+    ['add QoS', `${API}/qos_requirements`, json('POST', { fileId, expression: 'anyStorage' }, readOnly)],
+    ['remove QoS', `${API}/qos_requirements/${requirement}`, { method: 'DELETE', token: readOnly }],
+    ['replicate', `${API}/transfers`, json('POST', { type: 'replication', dataSourceType: 'file', fileId, replicatingProviderId: storageId }, readOnly)],
+    ['evict', `${API}/transfers`, json('POST', { type: 'eviction', dataSourceType: 'file', fileId, evictingProviderId: storageId }, readOnly)],
+  ];
+  for (const [label, path, options] of attempts) {
+    const response = await send(worker, path, options);
+    t.is(response.status, 403, `${label}: ${response.text}`);
+    t.regex(response.json?.error?.description ?? '', /data\.readonly/, label);
+  }
+
+  t.is((await send(worker, `${API}/shares/${share}`, { token: readOnly })).json.name, 'public', 'the share is unchanged');
+  t.is((await send(worker, `${API}/qos_requirements/${requirement}`, { token: readOnly })).status, 200, 'viewing still works');
+});
+
+test('read-only library caller is refused', async (t) => {
+  const { base, fileId } = t.context;
+  const granted = await base.core.users.resolve('granted');
+  const who = { userId: granted.id, isAdmin: false, caveats: [{ type: 'data.readonly' as const }] };
+
+  const share = await t.throwsAsync(base.core.shares.create(who, { name: 'lib', rootFileId: fileId }));
+  t.is((share as { kind?: string }).kind, 'forbidden');
+  t.regex(share!.message, /data\.readonly/);
+  const qos = await t.throwsAsync(base.core.qos.add(who, { fileId, expression: 'anyStorage' }));
+  t.is((qos as { kind?: string }).kind, 'forbidden');
+});
+
+test('path token manages only covered files', async (t) => {
+  const { worker, base } = t.context;
+  const admin = { userId: base.admin.id, isAdmin: true };
+  const dir = await base.core.lfs.create(admin, base.space.dirId, 'proj', { type: 'DIR' });
+  const inside = await base.core.lfs.create(admin, dir.fileId, 'inside.bin', { type: 'REG' });
+  const token = await grantedToken(base, [{ type: 'data.path', whitelist: [`/${base.space.spaceId}/proj`] }]);
+  const storageId = (await worker.core.spaces.get(worker.space.spaceId)).storageIds[0];
+
+  for (const [label, fileId, status] of [['space root', base.space.dirId, 403], ['covered dir', dir.fileId, 201], ['covered file', inside.fileId, 201]] as const) {
+    const share = await send(worker, `${API}/shares`, json('POST', { name: label, rootFileId: fileId }, token));
+    t.is(share.status, status, `share ${label}: ${share.text}`);
+    const qos = await send(worker, `${API}/qos_requirements`, json('POST', { fileId, expression: 'anyStorage' }, token));
+    t.is(qos.status, status, `QoS ${label}: ${qos.text}`);
+    const transfer = await send(worker, `${API}/transfers`, json('POST', { type: 'replication', dataSourceType: 'file', fileId, replicatingProviderId: storageId }, token));
+    t.is(transfer.status, status, `transfer ${label}: ${transfer.text}`);
+  }
+
+  const rootShare = await send(worker, `${API}/shares`, json('POST', { name: 'root', rootFileId: base.space.dirId }, t.context.tokens.granted));
+  t.is((await send(worker, `${API}/shares/${rootShare.json.shareId}`, { method: 'DELETE', token })).status, 403, 'a share of the root stays');
+});
+
+/** Read the change stream of the test space from the start until it is idle for 300 ms. */
+async function changeEvents(worker: TestWorker, token: string): Promise<{ status: number; paths: string[]; text: string }> {
+  const response = await send(worker, `${API}/changes/metadata/${worker.space.spaceId}?last_seq=0&timeout=300`, json('POST', {}, token));
+  const paths = response.status === 200
+    ? response.text.split('\n').filter((line) => line !== '').map((line) => (JSON.parse(line) as { filePath: string }).filePath)
+    : [];
+  return { status: response.status, paths, text: response.text };
+}
+
+test('change stream needs its privilege', async (t) => {
+  const { worker, tokens } = t.context;
+  const denied = await changeEvents(worker, tokens.viewer);
+  t.is(denied.status, 403, denied.text);
+  t.regex(denied.text, /space_view_changes_stream/);
+  t.is((await changeEvents(worker, tokens.plain)).status, 200);
+});
+
+test('change stream keeps to data caveats', async (t) => {
+  const { worker, base } = t.context;
+  const admin = { userId: base.admin.id, isAdmin: true };
+  const dir = await base.core.lfs.create(admin, base.space.dirId, 'proj', { type: 'DIR' });
+  await base.core.lfs.create(admin, dir.fileId, 'inside.bin', { type: 'REG' });
+  for (let index = 0; index < 3; index += 1) await base.core.lfs.create(admin, base.space.dirId, `outside-${index}.bin`, { type: 'REG' });
+  const byPath = await grantedToken(base, [{ type: 'data.path', whitelist: [`/${base.space.spaceId}/proj`] }]);
+  const byId = await grantedToken(base, [{ type: 'data.objectid', whitelist: [dir.fileId] }]);
+
+  const all = await changeEvents(worker, t.context.tokens.granted);
+  t.true(all.paths.includes(`/${base.space.name}/outside-0.bin`), 'an unrestricted token sees every file');
+
+  for (const [label, token] of [['data.path', byPath], ['data.objectid', byId]] as const) {
+    const events = await changeEvents(worker, token);
+    t.is(events.status, 200, `${label}: ${events.text}`);
+    t.true(events.paths.includes(`/${base.space.name}/proj/inside.bin`), `${label} sees the covered file`);
+    t.deepEqual(events.paths.filter((path) => !path.startsWith(`/${base.space.name}/proj`)), [], `${label} sees nothing else`);
+  }
 });

@@ -6,7 +6,7 @@ import type { Identity } from '../lfs/types.js';
 import { GroupService } from '../auth/groups.js';
 import { documentCacheOf, type DocumentCache } from '../spaces/document-cache.js';
 import type { Clock } from '../tokens.js';
-import { DEFAULT_MEMBER_PRIVILEGES, SPACE_PRIVILEGES, type SpacePrivilege } from './privileges.js';
+import { DEFAULT_MEMBER_PRIVILEGES, SPACE_PRIVILEGES, VIEW_PRIVILEGES, type SpacePrivilege } from './privileges.js';
 
 /** Collection of per-space member privileges, keyed by space id. */
 export const SPACE_MEMBERS_COLLECTION = 'space_members';
@@ -170,10 +170,20 @@ export class SpaceMembership {
   /**
    * Check that `who` has every listed privilege in a space. Throws `notFound` for an
    * unknown space and `forbidden` for a non-member or naming the first missing
-   * privilege. Space owners and provider administrators hold all of them.
+   * privilege. Space owners and provider administrators hold all of them. A token with
+   * the `data.readonly` caveat gets `forbidden` for any privilege outside
+   * `VIEW_PRIVILEGES`, even for a space owner or administrator.
    */
   async requirePrivileges(who: Identity, spaceId: string, ...privileges: SpacePrivilege[]): Promise<void> {
     const space = await this.spaceDoc(spaceId);
+    const change = privileges.find((privilege) => !VIEW_PRIVILEGES.has(privilege));
+    if (change !== undefined && who.caveats?.some((caveat) => caveat.type === 'data.readonly')) {
+      throw new OpError('forbidden', `the access token has the data.readonly caveat, so it cannot use the ${change} privilege in space "${space.name}"; use a token without that caveat`, {
+        spaceId,
+        privilege: change,
+      });
+    }
+
     const access = await this.accessOf(who, space);
     if (!access.member) {
       throw new OpError('forbidden', `user "${who.userId}" is not a member of space "${space.name}"`, { spaceId });

@@ -68,6 +68,25 @@ export const DEFAULT_MEMBER_PRIVILEGES: readonly SpacePrivilege[] = [
   'space_view_atm_workflow_executions',
 ];
 
+/**
+ * Privileges whose operations change nothing: viewing the space, its data, views,
+ * statistics, changes, transfers, QoS, archives and workflows. Every other privilege
+ * guards a change, which a token with the `data.readonly` caveat never makes.
+ */
+export const VIEW_PRIVILEGES: ReadonlySet<SpacePrivilege> = new Set<SpacePrivilege>([
+  'space_view',
+  'space_view_privileges',
+  'space_read_data',
+  'space_view_views',
+  'space_query_views',
+  'space_view_statistics',
+  'space_view_changes_stream',
+  'space_view_transfers',
+  'space_view_qos',
+  'space_view_archives',
+  'space_view_atm_workflow_executions',
+]);
+
 /** Privileges of a read-only member: the `--privileges viewer` preset of the CLI. */
 export const VIEWER_PRIVILEGES: readonly SpacePrivilege[] = ['space_view', 'space_read_data'];
 

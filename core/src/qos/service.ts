@@ -3,6 +3,7 @@ import { OpError } from '../errors.js';
 import type { DataEvents, EventBus } from '../events/bus.js';
 import { decodeFileId, encodeFileId } from '../ids/file-id.js';
 import { newJobId, type JobContext, type JobRunner } from '../jobs/runner.js';
+import { Authorizer } from '../authz/authorizer.js';
 import type { LogicalFileSystem } from '../lfs/api.js';
 import { COLLECTIONS, type FileDoc, type FileLocationDoc, type SpaceDoc, locationKey } from '../lfs/model.js';
 import type { Identity } from '../lfs/types.js';
@@ -61,6 +62,9 @@ const RECONCILE_JOB = 'qos-reconcile';
  * A requirement that too few storages match is impossible until storages change.
  */
 export class QosService {
+  /** Applies token caveats to adding and removing requirements; space privileges are checked by the caller. */
+  private readonly authz: Authorizer;
+
   constructor(
     private readonly store: MetadataStore,
     private readonly lfs: LogicalFileSystem,
@@ -72,6 +76,7 @@ export class QosService {
     private readonly logger: Logger,
     private readonly providerId: string,
   ) {
+    this.authz = new Authorizer(store, clock);
     jobs.register<{ qosRequirementId: string }, { done: number }>(TRAVERSE_JOB, (context) => this.traverse(context));
     jobs.register<{ fileUuid: string }, never>(RECONCILE_JOB, (context) => this.reconcile(context));
     jobs.onTimer(() => this.reevaluateImpossible());
@@ -87,6 +92,7 @@ export class QosService {
     }
     await this.lfs.getAttributes(who, request.fileId);
     const guid = decodeFileId(request.fileId);
+    await this.authz.checkCaveatsAllowManaging(who, guid.fileUuid, 'add a QoS requirement');
 
     const id = newJobId(this.clock.now());
     const doc: QosRequirementDoc = {
@@ -122,6 +128,7 @@ export class QosService {
   /** Remove a requirement. Its replicas stay, but no longer protected from eviction. */
   async remove(who: Identity, qosRequirementId: string): Promise<void> {
     const doc = await this.accessible(who, qosRequirementId);
+    await this.authz.checkCaveatsAllowManaging(who, doc.fileUuid, 'remove a QoS requirement');
     if (doc.traverseJobId) await this.jobs.cancel(doc.traverseJobId).catch(() => undefined);
     await updateDocument<QosFileDoc>(this.store, QOS_COLLECTIONS.file, doc.fileUuid, (value) => {
       value.requirementIds = value.requirementIds.filter((id) => id !== qosRequirementId);

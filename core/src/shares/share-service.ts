@@ -8,7 +8,8 @@ import type { MetadataStore } from '../metadata/store.js';
 import type { LogicalFileSystem } from '../lfs/api.js';
 import { COLLECTIONS, type FileDoc } from '../lfs/model.js';
 import type { Identity } from '../lfs/types.js';
-import { SpaceMembership } from '../authz/membership.js';
+import { Authorizer } from '../authz/authorizer.js';
+import type { SpaceMembership } from '../authz/membership.js';
 import { TYPES, type Clock } from '../tokens.js';
 import type { CreateShareRequest, ShareDoc, ShareInfo, UpdateShareRequest } from './model.js';
 
@@ -23,6 +24,7 @@ const MAX_NAME_LENGTH = 256;
  */
 @injectable()
 export class ShareService {
+  private readonly authz: Authorizer;
   private readonly membership: SpaceMembership;
 
   constructor(
@@ -31,13 +33,15 @@ export class ShareService {
     @inject(TYPES.Clock) private readonly clock: Clock,
     @inject(TYPES.Logger) private readonly logger: Logger,
   ) {
-    this.membership = new SpaceMembership(store, clock);
+    this.authz = new Authorizer(store, clock);
+    this.membership = this.authz.membership;
   }
 
   /**
-   * Share a file or directory. The caller needs `space_manage_shares` in its space
-   * (`forbidden` otherwise) and must be able to read the file's attributes. Any number
-   * of shares may name one file.
+   * Share a file or directory. The caller needs `space_manage_shares` in its space and
+   * a token that is not read-only and whose data caveats cover the file (`forbidden`
+   * otherwise), and must be able to read the file's attributes. Any number of shares
+   * may name one file.
    */
   async create(who: Identity, request: CreateShareRequest): Promise<ShareInfo> {
     const name = validName(request.name);
@@ -46,6 +50,7 @@ export class ShareService {
       throw OpError.badValue('rootFileId', 'rootFileId is a share-scoped id; share the file by its id in the space');
     }
     await this.membership.requirePrivileges(who, guid.spaceId, 'space_manage_shares');
+    await this.authz.checkCaveatsAllowManaging(who, guid.fileUuid, 'create a share');
     const root = await this.lfs.getAttributes(who, request.rootFileId);
 
     const doc: ShareDoc = {
@@ -98,6 +103,7 @@ export class ShareService {
   private async manageableShare(who: Identity, shareId: string): Promise<ShareDoc> {
     const share = await this.accessibleShare(who, shareId);
     await this.membership.requirePrivileges(who, share.spaceId, 'space_manage_shares');
+    await this.authz.checkCaveatsAllowManaging(who, share.rootFileUuid, 'change or remove a share');
     return share;
   }
 

@@ -3,6 +3,7 @@ import { OpError } from '../errors.js';
 import { decodeFileId } from '../ids/file-id.js';
 import type { JobContext, JobRunner } from '../jobs/runner.js';
 import { newJobId } from '../jobs/runner.js';
+import { Authorizer } from '../authz/authorizer.js';
 import type { LogicalFileSystem } from '../lfs/api.js';
 import type { Identity } from '../lfs/types.js';
 import { updateDocument, upsertDocument } from '../metadata/cas.js';
@@ -57,6 +58,8 @@ const KEY_CEILING = 2 ** 48;
  */
 export class TransferService {
   private protection: ReplicaProtection = async () => false;
+  /** Applies token caveats to scheduling and cancelling; space privileges are checked by the caller. */
+  private readonly authz: Authorizer;
 
   constructor(
     private readonly store: MetadataStore,
@@ -67,6 +70,7 @@ export class TransferService {
     private readonly logger: Logger,
     private readonly providerId: string,
   ) {
+    this.authz = new Authorizer(store, clock);
     jobs.register<{ transferId: string }, TransferProgress>(JOB_KIND, (context) => this.run(context));
   }
 
@@ -78,6 +82,7 @@ export class TransferService {
   async create(who: Identity, request: CreateTransferRequest): Promise<TransferDoc> {
     const attributes = await this.lfs.getAttributes(who, request.fileId);
     const guid = decodeFileId(request.fileId);
+    await this.authz.checkCaveatsAllowManaging(who, guid.fileUuid, `schedule a ${request.type}`);
     const space = await this.lfs.getSpace(who, guid.spaceId);
     const storages = new Set(space.storageIds);
     const replicating = request.type === 'eviction' ? null : required(request.replicatingStorageId, 'replicatingProviderId', request.type);
@@ -160,6 +165,7 @@ export class TransferService {
   /** Cancel a transfer that has not ended; an ended one is rejected with `transferAlreadyEnded`. */
   async cancel(who: Identity, transferId: string): Promise<void> {
     const before = await this.get(who, transferId);
+    await this.authz.checkCaveatsAllowManaging(who, before.fileUuid, `cancel a ${before.type}`);
     if (bucketOf(before) === 'ended') throw transferError('transferAlreadyEnded', `transfer "${transferId}" has already ended`, transferId);
 
     const updated = await this.update(transferId, (doc) => {
