@@ -92,8 +92,13 @@ export interface LogicalFileSystem {
   setRdfMetadata(who: Identity, fileId: string, value: string): Promise<void>;
   removeRdfMetadata(who: Identity, fileId: string): Promise<void>;
 
-  /** File changes of a space with `seq > afterSeq`, in order; other kinds of change are skipped. */
+  /**
+   * File changes of a space with `seq > afterSeq`, in order; other kinds of change are
+   * skipped, and so are files outside a token's data caveats. Needs the
+   * `space_view_changes_stream` privilege. An empty result means no visible change up to
+   * the end of the feed, so a caller may go on from a `lastChangeSeq` read before the call.
+   */
   readChanges(who: Identity, spaceId: string, afterSeq: number, limit: number): Promise<FileChange[]>;
-  /** Sequence number of the newest change of a space. */
+  /** Sequence number of the newest change of a space; needs `space_view_changes_stream`. */
   lastChangeSeq(who: Identity, spaceId: string): Promise<number>;
 }

@@ -2,7 +2,7 @@ import { inject, injectable } from 'inversify';
 import type { Logger } from 'pino';
 import { OpError } from '../errors.js';
 import { decodeFileId, encodeFileId } from '../ids/file-id.js';
-import type { MetadataStore } from '../metadata/store.js';
+import type { ChangeRecord, MetadataStore } from '../metadata/store.js';
 import { splitLogicalPath } from '../paths.js';
 import type { StorageRegistry } from '../spaces/api.js';
 import { TYPES, type Clock } from '../tokens.js';
@@ -29,6 +29,7 @@ import type {
 } from './types.js';
 import { toSpaceInfo } from '../spaces/space-service.js';
 import { ACL_XATTR_NAME, aclFromXattr } from '../authz/acl.js';
+import { hasDataCaveats } from '../auth/caveats.js';
 import { LfsMetadata } from './metadata.js';
 import { type CoreOptions, entryOf } from './base.js';
 export type { CoreOptions } from './base.js';
@@ -200,35 +201,64 @@ export class LogicalFileSystemImpl extends LfsMetadata implements LogicalFileSys
     return { type: doc.type, size: doc.type === 'DIR' ? 0 : doc.size, providerId: this.options.providerId, storages };
   }
 
+  /**
+   * Needs `space_view_changes_stream`. A token with data caveats gets only the changes of
+   * files they cover. Skipped records do not count against `limit`: pages are read until
+   * one change is kept or the feed ends, so an empty result means nothing after
+   * `afterSeq` up to the end of the feed is visible to `who`.
+   */
   async readChanges(who: Identity, spaceId: string, afterSeq: number, limit: number): Promise<FileChange[]> {
     const space = await this.accessibleSpace(who, spaceId);
-    const records = await this.store.readChanges(spaceId, { afterSeq, limit });
+    await this.authz.membership.requirePrivileges(who, spaceId, 'space_view_changes_stream');
+    const filtered = hasDataCaveats(who.caveats);
+
     const changes: FileChange[] = [];
-    for (const record of records) {
-      if (record.collection !== COLLECTIONS.file) continue;
-      const data = (record.data ?? {}) as Partial<FileDoc>;
-      const parentPath = data.parentUuid ? await this.pathOfUuid(data.parentUuid) : undefined;
-      changes.push({
-        seq: record.seq,
-        fileId: encodeFileId({ fileUuid: record.key, spaceId }),
-        filePath: parentPath === undefined ? `/${space.name}` : `${parentPath}/${data.name ?? ''}`,
-        deleted: record.deleted,
-        timeMs: record.timeMs,
-        name: data.name ?? '',
-        type: data.type ?? 'REG',
-        size: data.size ?? 0,
-        mode: data.mode,
-        ownerUserId: data.ownerUserId,
-        atimeMs: data.atimeMs,
-        mtimeMs: data.mtimeMs,
-        ctimeMs: data.ctimeMs,
-      });
+    let seq = afterSeq;
+    for (;;) {
+      const records = await this.store.readChanges(spaceId, { afterSeq: seq, limit });
+      for (const record of records) {
+        seq = record.seq;
+        if (record.collection !== COLLECTIONS.file) continue;
+        const data = (record.data ?? {}) as Partial<FileDoc>;
+        if (filtered && !(await this.changeCovered(who, space, record.key, data))) continue;
+        changes.push(await this.toFileChange(space, record, data));
+      }
+      if (changes.length > 0 || records.length < limit) return changes;
     }
-    return changes;
+  }
+
+  /**
+   * Tell whether the data caveats of `who`'s token cover a changed file, placed by the
+   * name and parent its change record stores.
+   * NOTE: a change of a file whose parent is deleted too cannot be placed, so it is hidden.
+   */
+  private async changeCovered(who: Identity, space: SpaceDoc, uuid: string, data: Partial<FileDoc>): Promise<boolean> {
+    const entry = { uuid, spaceId: space.spaceId, name: data.name ?? '', parentUuid: data.parentUuid ?? null } as FileDoc;
+    return this.authz.caveatsCover(who, entry);
+  }
+
+  private async toFileChange(space: SpaceDoc, record: ChangeRecord, data: Partial<FileDoc>): Promise<FileChange> {
+    const parentPath = data.parentUuid ? await this.pathOfUuid(data.parentUuid) : undefined;
+    return {
+      seq: record.seq,
+      fileId: encodeFileId({ fileUuid: record.key, spaceId: space.spaceId }),
+      filePath: parentPath === undefined ? `/${space.name}` : `${parentPath}/${data.name ?? ''}`,
+      deleted: record.deleted,
+      timeMs: record.timeMs,
+      name: data.name ?? '',
+      type: data.type ?? 'REG',
+      size: data.size ?? 0,
+      mode: data.mode,
+      ownerUserId: data.ownerUserId,
+      atimeMs: data.atimeMs,
+      mtimeMs: data.mtimeMs,
+      ctimeMs: data.ctimeMs,
+    };
   }
 
   async lastChangeSeq(who: Identity, spaceId: string): Promise<number> {
     await this.accessibleSpace(who, spaceId);
+    await this.authz.membership.requirePrivileges(who, spaceId, 'space_view_changes_stream');
     return this.store.lastChangeSeq(spaceId);
   }
 }

@@ -76,7 +76,9 @@ export function registerChangesRoutes(router: Router<AppState>, lfs: LogicalFile
     const spec = changesBody((await readJsonBody(ctx.req)) ?? {});
     const who = identityOf(ctx);
     const spaceId = ctx.params['sid'] ?? '';
-    const start = query.last_seq ?? (await lfs.lastChangeSeq(who, spaceId));
+    // Read even with last_seq, so that access and privilege errors are returned before the stream starts.
+    const latest = await lfs.lastChangeSeq(who, spaceId);
+    const start = query.last_seq ?? latest;
 
     const stream = new PassThrough();
     ctx.status = 200;
@@ -104,6 +106,10 @@ async function pump(
   let idleSince = Date.now();
   try {
     while (!closed && !stream.destroyed) {
+      // Read before the changes, so that when none is visible (a token limited by data
+      // caveats skips the changes of other files) the stream can go on from here and
+      // not scan the skipped changes again at every poll.
+      const end = await lfs.lastChangeSeq(who, spaceId);
       const changes = await lfs.readChanges(who, spaceId, seq, BATCH);
       for (const change of changes) {
         if (!stream.write(`${JSON.stringify(toEvent(change, spec))}\n`)) await new Promise((resolve) => stream.once('drain', resolve));
@@ -113,6 +119,7 @@ async function pump(
         idleSince = Date.now();
         continue;
       }
+      seq = Math.max(seq, end);
       if (timeoutMs !== undefined && Date.now() - idleSince >= timeoutMs) break;
       await new Promise((resolve) => setTimeout(resolve, POLL_INTERVAL_MS));
     }
