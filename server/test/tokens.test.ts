@@ -205,3 +205,16 @@ test('unknown interface path uses rest', async (t) => {
   t.is(cdmi.status, 401);
   t.regex(cdmi.json.error.description, /rest interface/);
 });
+
+test('two different token headers are 400', async (t) => {
+  const { worker } = t.context;
+  const mine = await tokenWith(t, []);
+  const other = (await worker.core.tokens.create(worker.admin.id, { ttlSeconds: 600 })).token;
+
+  const conflict = await send(worker, `${API}/spaces`, { token: mine, headers: { Authorization: `Bearer ${other}` } });
+  t.is(conflict.status, 400, conflict.text);
+  t.regex(conflict.json.error.description, /X-Auth-Token and Authorization/);
+
+  const same = await send(worker, `${API}/spaces`, { token: mine, headers: { Authorization: `Bearer ${mine}` } });
+  t.is(same.status, 200, same.text);
+});

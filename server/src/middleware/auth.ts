@@ -91,11 +91,21 @@ function interfaceOf(path: string): ClientInterface {
   return path === '/cdmi' || path.startsWith('/cdmi/') ? 'cdmi' : 'rest';
 }
 
+/**
+ * Return the token of `X-Auth-Token` or `Authorization: Bearer`. Both may be sent with
+ * the same token, but two different tokens are a 400 `badValue`: picking one silently
+ * would run the request as an identity the client may not expect.
+ */
 function tokenFromHeaders(xAuthToken: string, authorization: string): string | undefined {
-  if (xAuthToken !== '') return xAuthToken.trim();
-
-  const match = /^Bearer\s+(\S+)\s*$/i.exec(authorization);
-  return match?.[1];
+  const headerToken = xAuthToken === '' ? undefined : xAuthToken.trim();
+  const bearerToken = /^Bearer\s+(\S+)\s*$/i.exec(authorization)?.[1];
+  if (headerToken !== undefined && bearerToken !== undefined && headerToken !== bearerToken) {
+    throw OpError.badValue(
+      'Authorization',
+      'the X-Auth-Token and Authorization: Bearer headers carry different access tokens; send one token in one of them',
+    );
+  }
+  return headerToken ?? bearerToken;
 }
 
 /**
