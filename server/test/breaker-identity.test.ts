@@ -9,7 +9,8 @@ import { API, createFile, send, startTestWorker, type TestWorker } from './helpe
 
 /**
  * Regression tests: space members named by name in admin API paths, ACE masks wider
- * than 32 bits, and ACLs set through the REST xattrs route.
+ * than 32 bits, ACLs set through the REST xattrs route, and CDMI writes by users who
+ * may write content or the ACL but not metadata.
  */
 
 interface Context {
@@ -123,4 +124,63 @@ test('REST xattrs ACL is validated and enforced', async (t) => {
   t.is(attributes.json.activePermissionsType, 'acl');
   t.is(attributes.json.acl[0].aceType, 'DENY');
   t.is((await send(admin, `${API}/data/${fileId}/content`, { token: dave.token })).status, 403);
+});
+
+const CDMI_VERSION = { 'X-CDMI-Specification-Version': '1.1.1' };
+
+/** Set a file's ACL over CDMI as the space owner. */
+async function setAcl(worker: TestWorker, cdmiPath: string, acl: unknown[], token?: string): Promise<Awaited<ReturnType<typeof send>>> {
+  return send(worker, `${cdmiPath}?metadata:cdmi_acl`, {
+    method: 'PUT', headers: CDMI_OBJECT, body: JSON.stringify({ metadata: { cdmi_acl: acl } }), ...(token === undefined ? {} : { token }),
+  });
+}
+
+test('CDMI write needs no metadata access', async (t) => {
+  const { admin } = t.context;
+  const erin = await member(admin, 'erin', 'member');
+  const adminWho = { userId: admin.admin.id, isAdmin: true };
+  const dir = await admin.core.lfs.create(adminWho, admin.space.dirId, 'dir', { type: 'DIR' });
+  await admin.core.lfs.create(adminWho, dir.fileId, 'f.txt', { type: 'REG' });
+  const file = `/cdmi/${admin.space.name}/dir/f.txt`;
+  const set = await setAcl(admin, file, [{ acetype: 'ALLOW', identifier: erin.id, aceflags: 'NO_FLAGS', acemask: 'READ_ATTRIBUTES, WRITE_OBJECT' }]);
+  t.is(set.status, 204, set.text);
+
+  const value = await send(admin, file, { method: 'PUT', headers: CDMI_OBJECT, body: JSON.stringify({ value: 'by value' }), token: erin.token });
+  t.is(value.status, 204, value.text);
+  t.is((await send(admin, file, { headers: { Accept: 'application/octet-stream' } })).text, 'by value');
+
+  const raw = await send(admin, file, { method: 'PUT', headers: { 'Content-Type': 'text/plain' }, body: 'raw', token: erin.token });
+  t.is(raw.status, 204, raw.text);
+  t.is((await send(admin, file, { headers: { Accept: 'application/octet-stream' } })).text, 'raw');
+
+  const withMimetype = await send(admin, file, {
+    method: 'PUT', headers: CDMI_OBJECT, body: JSON.stringify({ value: 'changed', mimetype: 'text/html' }), token: erin.token,
+  });
+  t.is(withMimetype.status, 403, withMimetype.text);
+  t.is((await send(admin, file, { headers: { Accept: 'application/octet-stream' } })).text, 'raw', 'a denied write changes nothing');
+  const partial = await send(admin, file, {
+    method: 'PUT', headers: { ...CDMI_OBJECT, 'X-CDMI-Partial': 'true' }, body: JSON.stringify({ value: 'part' }), token: erin.token,
+  });
+  t.is(partial.status, 403, partial.text);
+  t.is((await send(admin, file, { headers: { Accept: 'application/octet-stream' } })).text, 'raw', 'a denied partial write changes nothing');
+});
+
+test('owner with WRITE_ACL replaces the ACL', async (t) => {
+  const { admin } = t.context;
+  const frank = await member(admin, 'frank', 'member');
+  const file = `/cdmi/${admin.space.name}/franks.txt`;
+  const created = await send(admin, file, { method: 'PUT', headers: CDMI_OBJECT, body: JSON.stringify({ value: 'v1' }), token: frank.token });
+  t.is(created.status, 201, created.text);
+
+  const readOnly = [{ acetype: 'ALLOW', identifier: 'OWNER@', aceflags: 'NO_FLAGS', acemask: 'READ_OBJECT, READ_ATTRIBUTES, WRITE_ACL' }];
+  t.is((await setAcl(admin, file, readOnly, frank.token)).status, 204);
+  const denied = await send(admin, file, { method: 'PUT', headers: CDMI_OBJECT, body: JSON.stringify({ value: 'v2' }), token: frank.token });
+  t.is(denied.status, 403, denied.text);
+
+  const readWrite = [{ acetype: 'ALLOW', identifier: 'OWNER@', aceflags: 'NO_FLAGS', acemask: 'RW_ALL' }];
+  const replaced = await setAcl(admin, file, readWrite, frank.token);
+  t.is(replaced.status, 204, replaced.text);
+  const written = await send(admin, file, { method: 'PUT', headers: CDMI_OBJECT, body: JSON.stringify({ value: 'v3' }), token: frank.token });
+  t.is(written.status, 204, written.text);
+  t.is((await send(admin, file, { headers: CDMI_VERSION, token: frank.token })).json.value, 'v3');
 });

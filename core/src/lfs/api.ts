@@ -1,4 +1,5 @@
 import type { Readable } from 'node:stream';
+import type { FileAccess } from '../authz/access.js';
 import type { ListRecursiveRequest, ListRecursiveResult } from './recursive.js';
 import type {
   CreateFileRequest,
@@ -62,6 +63,13 @@ export interface LogicalFileSystem {
   forget(who: Identity, fileId: string): Promise<void>;
 
   setMode(who: Identity, fileId: string, mode: number): Promise<FileAttributes>;
+
+  /**
+   * Check that `who` has every listed access to a file, throwing the error the
+   * operation needing it would throw. For requests made of several operations, so
+   * that a later denial cannot leave the earlier ones done.
+   */
+  checkAccess(who: Identity, fileId: string, accesses: readonly FileAccess[]): Promise<void>;
 
   /** Extended attributes (user-visible, string or JSON values). */
   getXattrs(who: Identity, fileId: string): Promise<Record<string, JsonValue>>;

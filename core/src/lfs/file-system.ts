@@ -28,6 +28,7 @@ import type {
   SpaceInfo,
 } from './types.js';
 import { toSpaceInfo } from '../spaces/space-service.js';
+import type { FileAccess } from '../authz/access.js';
 import { ACL_XATTR_NAME, aclFromXattr } from '../authz/acl.js';
 import { hasDataCaveats } from '../auth/caveats.js';
 import { LfsMetadata } from './metadata.js';
@@ -94,6 +95,10 @@ export class LogicalFileSystemImpl extends LfsMetadata implements LogicalFileSys
     const file = await this.resolve(who, fileId);
     await this.authorize(who, file, 'read_attributes');
     return this.resolvedAttributes(file);
+  }
+
+  async checkAccess(who: Identity, fileId: string, accesses: readonly FileAccess[]): Promise<void> {
+    await this.resolveFor(who, fileId, ...accesses);
   }
 
   async getHardlinks(who: Identity, fileId: string): Promise<string[]> {

@@ -1,4 +1,4 @@
-import { buildObjectId, OpError, type FileAttributes, type Identity, type JsonValue, type LogicalFileSystem } from '@op-worker/core';
+import { buildObjectId, OpError, type FileAccess, type FileAttributes, type Identity, type JsonValue, type LogicalFileSystem } from '@op-worker/core';
 import Negotiator from 'negotiator';
 import { ApiError } from '../errors.js';
 import type { AppContext } from '../state.js';
@@ -111,19 +111,62 @@ export function isPartialUpload(ctx: AppContext): boolean {
   return ctx.get('X-CDMI-Partial').trim().toLowerCase() === 'true';
 }
 
-/** Record the object's mimetype, encoding and completion status; undefined values are left as they are. */
+/**
+ * Record the object's mimetype, encoding and completion status; undefined values are
+ * left as they are. `completion` `'Processing'` marks a partial upload and `'Complete'`
+ * removes that mark, so pass `'Complete'` only when the mark is set: removing it needs
+ * write-metadata access.
+ */
 export async function updateObjectXattrs(
   lfs: LogicalFileSystem,
   who: Identity,
   fileId: string,
-  values: { mimetype?: string; encoding?: ValueEncoding; partial?: boolean },
+  values: { mimetype?: string; encoding?: ValueEncoding; completion?: 'Processing' | 'Complete' },
 ): Promise<void> {
   const update: Record<string, JsonValue> = {};
   if (values.mimetype !== undefined) update[MIMETYPE_XATTR] = values.mimetype;
   if (values.encoding !== undefined) update[ENCODING_XATTR] = values.encoding;
-  if (values.partial === true) update[COMPLETION_XATTR] = 'Processing';
+  if (values.completion === 'Processing') update[COMPLETION_XATTR] = 'Processing';
   if (Object.keys(update).length > 0) await lfs.setXattrs(who, fileId, update);
-  if (values.partial === false) await lfs.removeXattrs(who, fileId, [COMPLETION_XATTR]);
+  if (values.completion === 'Complete') await lfs.removeXattrs(who, fileId, [COMPLETION_XATTR]);
+}
+
+/**
+ * Return the completion status change of a write to an existing object: `'Processing'`
+ * for a partial upload, `'Complete'` when an earlier partial upload left its mark, and
+ * undefined when nothing changes.
+ * NOTE: the mark is read only when `who` may read the object's metadata, so a write by
+ * a user who may not leaves an earlier mark in place.
+ */
+export async function completionChange(
+  ctx: AppContext,
+  lfs: LogicalFileSystem,
+  who: Identity,
+  existing: FileAttributes | undefined,
+): Promise<'Processing' | 'Complete' | undefined> {
+  if (isPartialUpload(ctx)) return 'Processing';
+  if (existing === undefined) return undefined;
+  try {
+    return completionOf(await lfs.getXattrs(who, existing.fileId)) === 'Processing' ? 'Complete' : undefined;
+  } catch (error) {
+    if (isAccessDenial(error)) return undefined;
+    throw error;
+  }
+}
+
+/** Tell whether `who` has every listed access to a file, without throwing a denial. */
+export async function mayAccess(lfs: LogicalFileSystem, who: Identity, fileId: string, accesses: readonly FileAccess[]): Promise<boolean> {
+  try {
+    await lfs.checkAccess(who, fileId, accesses);
+    return true;
+  } catch (error) {
+    if (isAccessDenial(error)) return false;
+    throw error;
+  }
+}
+
+function isAccessDenial(error: unknown): boolean {
+  return OpError.is(error) && (error.kind === 'forbidden' || (error.kind === 'posix' && error.details['errno'] === 'eacces'));
 }
 
 /** Keep only the fields named in the query (all when it names none). */

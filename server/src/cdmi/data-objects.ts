@@ -1,5 +1,5 @@
 import { Readable } from 'node:stream';
-import { OpError, type FileAttributes, type JsonValue } from '@op-worker/core';
+import { OpError, type FileAccess, type FileAttributes, type JsonValue } from '@op-worker/core';
 import { ApiError } from '../errors.js';
 import { declaredContentLength, sendFileContent } from '../http/content.js';
 import type { AppContext } from '../state.js';
@@ -8,10 +8,11 @@ import {
   OBJECT_TYPE,
   OCTET_STREAM,
   assertNameAllowed,
+  completionChange,
   completionOf,
   encodingOf,
   findFile,
-  isPartialUpload,
+  mayAccess,
   logicalPath,
   mimetypeOf,
   negotiateType,
@@ -26,7 +27,7 @@ import {
 import { copyOrMove, parseTransferFields } from './copy-move.js';
 import { decodeBase64Stream, streamCdmiObject, type ValueEncoding } from './encoding.js';
 import { JsonObjectReader } from './json-stream.js';
-import { applyMetadata, metadataOf, validateMetadata } from './metadata.js';
+import { applyMetadata, metadataAccesses, metadataOf, validateMetadata } from './metadata.js';
 
 /** CDMI data objects (regular files): reads and writes in CDMI JSON or as plain HTTP bodies. */
 
@@ -168,34 +169,44 @@ interface ObjectBody {
  * move. A body up to `MAX_CHECKED_BODY_BYTES` is parsed and checked whole before
  * storage changes, so bad input changes nothing. A larger body is parsed as a stream:
  * members before `value` are checked first, then `value` is decoded straight into the
- * file, so memory stays flat whatever its size.
+ * file, so memory stays flat whatever its size. On an existing object, every access the
+ * request needs (content, metadata, ACL) is checked before the value is stored, so a
+ * denial leaves the object as it was.
  * NOTE: for a large body, an error found inside or after `value` (invalid base64, an
- * unknown member after it) leaves an existing file partly written. A file that this
- * request created is removed again.
+ * unknown member after it, a member needing access that the members before `value` did
+ * not) leaves an existing file partly written. A file that this request created is
+ * removed again.
  */
 async function putCdmiDataObject(request: CdmiRequest): Promise<void> {
   const { ctx, lfs, who, segments, query } = request;
   const existing = await findFile(lfs, who, segments);
   if (existing?.type === 'DIR') throw OpError.posix('eisdir', `"${existing.path}" is a container; add a trailing "/"`);
   if (existing === undefined) assertNameAllowed(segments.at(-1) ?? '');
+  const completion = await completionChange(ctx, lfs, who, existing);
 
   let body: ObjectBody = { fields: {} };
+  let created: FileAttributes | undefined;
   try {
-    body = await readObjectBody(request, existing);
+    body = await readObjectBody(request, existing, completion);
+    if (existing === undefined) created = body.written;
     const transfer = parseTransferFields(body.fields);
     const metadata = body.fields['metadata'] === undefined ? undefined : validateMetadata(body.fields['metadata']);
+    if (existing !== undefined && transfer === undefined && body.written === undefined) {
+      await lfs.checkAccess(who, existing.fileId, putAccesses(request, body.fields, body.value !== undefined, completion));
+    }
 
     let file: FileAttributes;
     if (transfer !== undefined) file = await copyOrMove(request, transfer, 'REG');
     else if (body.written !== undefined) file = body.written;
     else file = await storeValue(request, existing, body.value === undefined ? undefined : Readable.from([body.value]), body.value?.length);
+    if (existing === undefined && transfer === undefined) created = file;
 
     const given = body.fields['valuetransferencoding'] as ValueEncoding | undefined;
     const hasValue = body.value !== undefined || body.written !== undefined;
     await updateObjectXattrs(lfs, who, file.fileId, {
       mimetype: body.fields['mimetype'] as string | undefined,
       encoding: given ?? (existing === undefined && transfer === undefined && hasValue && query.valueRange === undefined ? 'utf-8' : undefined),
-      partial: isPartialUpload(ctx),
+      completion,
     });
     if (metadata !== undefined) await applyMetadata(lfs, who, file.fileId, metadata, query.metadataNames);
 
@@ -207,14 +218,42 @@ async function putCdmiDataObject(request: CdmiRequest): Promise<void> {
     const xattrs = await lfs.getXattrs(who, file.fileId);
     sendJson(ctx, OBJECT_TYPE, { ...(await dataObjectFields(request, attributes, xattrs)), valuetransferencoding: encodingOf(xattrs) }, 201);
   } catch (error) {
-    if (existing === undefined && body.written !== undefined) await lfs.remove(who, body.written.fileId).catch(() => undefined);
+    if (created !== undefined) await lfs.remove(who, created.fileId).catch(() => undefined);
     throw error;
   }
 }
 
-/** Parse the body member by member; `value` is held (small body) or stored as it streams (large body). */
-async function readObjectBody(request: CdmiRequest, existing: FileAttributes | undefined): Promise<ObjectBody> {
-  const { ctx, query } = request;
+/**
+ * Return the access a CDMI PUT to an existing object needs, from the body members read
+ * so far: write-object for a value, write-metadata for a mimetype, an encoding or a
+ * completion status change, and what its `metadata` member needs.
+ */
+function putAccesses(
+  request: CdmiRequest,
+  fields: Record<string, JsonValue>,
+  hasValue: boolean,
+  completion: 'Processing' | 'Complete' | undefined,
+): FileAccess[] {
+  const accesses = new Set<FileAccess>();
+  if (hasValue) accesses.add('write_object');
+  if (fields['mimetype'] !== undefined || fields['valuetransferencoding'] !== undefined || completion !== undefined) accesses.add('write_metadata');
+  if (fields['metadata'] !== undefined) {
+    for (const access of metadataAccesses(validateMetadata(fields['metadata']), request.query.metadataNames)) accesses.add(access);
+  }
+  return [...accesses];
+}
+
+/**
+ * Parse the body member by member; `value` is held (small body) or stored as it streams
+ * (large body). Before a streamed value is stored in an existing object, the access
+ * that the members read so far need is checked.
+ */
+async function readObjectBody(
+  request: CdmiRequest,
+  existing: FileAttributes | undefined,
+  completion: 'Processing' | 'Complete' | undefined,
+): Promise<ObjectBody> {
+  const { ctx, query, lfs, who } = request;
   const declared = declaredContentLength(ctx);
   const checkedFirst = declared !== undefined && declared <= MAX_CHECKED_BODY_BYTES;
   const reader = new JsonObjectReader(ctx.req, { streamedField: 'value', maxMemberBytes: MAX_MEMBER_BYTES });
@@ -237,6 +276,7 @@ async function readObjectBody(request: CdmiRequest, existing: FileAttributes | u
       body.value = await collect(decoded);
       continue;
     }
+    if (existing !== undefined) await lfs.checkAccess(who, existing.fileId, putAccesses(request, body.fields, true, completion));
     // The storage layer wraps a failing input stream in its own error; report the input's error instead.
     const failure: { error?: unknown } = {};
     const size = query.valueRange === undefined ? undefined : query.valueRange.to - query.valueRange.from + 1;
@@ -307,14 +347,26 @@ async function collect(bytes: AsyncIterable<Buffer>): Promise<Buffer> {
   return Buffer.concat(chunks);
 }
 
-/** Non-CDMI PUT: the body is the content; `Content-Range` writes part of the file. */
+/**
+ * Non-CDMI PUT: the body is the content; `Content-Range` writes part of the file. The
+ * `Content-Type` is recorded as the mimetype of a new object, and of an existing one
+ * when `who` may write its metadata; otherwise the stored mimetype stays, because the
+ * header describes the transfer and most clients send one. A partial upload mark
+ * (`X-CDMI-Partial`) needs write-metadata access and is checked before the content.
+ */
 async function putRawDataObject(request: CdmiRequest): Promise<void> {
   const { ctx, lfs, who, segments } = request;
   const size = declaredContentLength(ctx);
   const offset = contentRangeOffset(ctx.get('Content-Range'), size);
 
   const existing = await findFile(lfs, who, segments);
+  if (existing?.type === 'DIR') throw OpError.posix('eisdir', `"${existing.path}" is a container; add a trailing "/"`);
+  const completion = await completionChange(ctx, lfs, who, existing);
+  const utf8 = /charset\s*=\s*"?utf-8"?/i.test(ctx.get('Content-Type'));
+  const described = ctx.request.type !== '' || utf8;
+
   let fileId: string;
+  let recordType = true;
   if (existing === undefined) {
     const name = segments.at(-1) ?? '';
     assertNameAllowed(name);
@@ -323,17 +375,17 @@ async function putRawDataObject(request: CdmiRequest): Promise<void> {
     fileId = file.fileId;
     ctx.status = 201;
   } else {
-    if (existing.type === 'DIR') throw OpError.posix('eisdir', `"${existing.path}" is a container; add a trailing "/"`);
+    await lfs.checkAccess(who, existing.fileId, completion === undefined ? ['write_object'] : ['write_object', 'write_metadata']);
+    recordType = described && (await mayAccess(lfs, who, existing.fileId, ['write_metadata']));
     await lfs.write(who, existing.fileId, ctx.req, { offset, size });
     fileId = existing.fileId;
     ctx.status = 204;
   }
 
-  const utf8 = /charset\s*=\s*"?utf-8"?/i.test(ctx.get('Content-Type'));
   await updateObjectXattrs(lfs, who, fileId, {
-    mimetype: ctx.request.type === '' ? undefined : ctx.request.type,
-    encoding: utf8 ? 'utf-8' : undefined,
-    partial: isPartialUpload(ctx),
+    mimetype: recordType && ctx.request.type !== '' ? ctx.request.type : undefined,
+    encoding: recordType && utf8 ? 'utf-8' : undefined,
+    completion,
   });
 }
 

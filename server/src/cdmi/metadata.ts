@@ -1,4 +1,4 @@
-import { OpError, type FileAttributes, type Identity, type JsonValue, type LogicalFileSystem } from '@op-worker/core';
+import { OpError, type FileAccess, type FileAttributes, type Identity, type JsonValue, type LogicalFileSystem } from '@op-worker/core';
 import { ApiError } from '../errors.js';
 import { ACL_XATTR, formatAcl, parseAcl, storedAcl } from '../http/acl.js';
 import { RESERVED_PREFIX, type CdmiServices } from './common.js';
@@ -75,6 +75,21 @@ export async function applyMetadata(
 
   if (removed.length > 0) await lfs.removeXattrs(who, fileId, removed);
   if (Object.keys(set).length > 0) await lfs.setXattrs(who, fileId, set);
+}
+
+/**
+ * Return the file access that `applyMetadata` with the same arguments needs: write-ACL
+ * for `cdmi_acl`, write-metadata for user items, and read-metadata too when the whole
+ * user metadata is replaced (it reads what is there to remove it).
+ */
+export function metadataAccesses(metadata: Record<string, JsonValue>, names: readonly string[] | undefined): FileAccess[] {
+  const touched = names ?? Object.keys(metadata);
+  const accesses = new Set<FileAccess>(names === undefined ? ['read_metadata', 'write_metadata'] : []);
+  for (const name of touched) {
+    if (name === ACL_XATTR) accesses.add('write_acl');
+    else if (!name.startsWith(RESERVED_PREFIX)) accesses.add('write_metadata');
+  }
+  return [...accesses];
 }
 
 /** Check the shape of a request's `metadata` before anything is stored. */
