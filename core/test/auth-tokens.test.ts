@@ -3,6 +3,8 @@ import { createHmac } from 'node:crypto';
 import anyTest, { type TestFn } from 'ava';
 import {
   aclAllows,
+  aclFromXattr,
+  isUnreadableAcl,
   GroupService,
   OpError,
   parseCaveatText,
@@ -210,3 +212,15 @@ for (const [label, acl, subject, mask, allowed] of ACL_CASES) {
     t.is(aclAllows(acl, subject, mask), allowed);
   });
 }
+
+test('acl unreadable value denies everyone', (t) => {
+  const subject: AclSubject = { userId: 'u1', groupIds: new Set(), isOwner: true, isSpaceMember: true };
+  const damaged = ['garbage', [{ identifier: 'EVERYONE@', acemask: '1', acetype: 0 }], [{ identifier: 'EVERYONE@', acemask: 1, acetype: 7 }], [{ identifier: 'EVERYONE@', acemask: 1, acetype: 0, aceflags: 'x' }]];
+  for (const value of damaged) {
+    const acl = aclFromXattr(value as never);
+    t.true(isUnreadableAcl(acl), JSON.stringify(value));
+    t.false(aclAllows(acl!, subject, 0x1), JSON.stringify(value));
+  }
+  t.is(aclFromXattr([]), undefined, 'an empty list is no ACL');
+  t.false(isUnreadableAcl(aclFromXattr([{ identifier: 'EVERYONE@', acemask: 1, acetype: 0 }])));
+});

@@ -1,6 +1,7 @@
 import 'reflect-metadata';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { COLLECTIONS, decodeFileId, GroupService, systemClock } from '@op-worker/core';
 import anyTest, { type TestFn } from 'ava';
 import pino from 'pino';
 import { identityDependencies } from '../src/admin/identity.js';
@@ -183,4 +184,66 @@ test('owner with WRITE_ACL replaces the ACL', async (t) => {
   const written = await send(admin, file, { method: 'PUT', headers: CDMI_OBJECT, body: JSON.stringify({ value: 'v3' }), token: frank.token });
   t.is(written.status, 204, written.text);
   t.is((await send(admin, file, { headers: CDMI_VERSION, token: frank.token })).json.value, 'v3');
+});
+
+test('ACL names resolve to ids', async (t) => {
+  const { admin } = t.context;
+  const dave = await member(admin, 'dave', 'member');
+  await createFile(admin, 'named.txt', 'secret');
+  const file = `/cdmi/${admin.space.name}/named.txt`;
+
+  const set = await setAcl(admin, file, [
+    { acetype: 'DENY', identifier: 'dave', aceflags: 'NO_FLAGS', acemask: 'READ_OBJECT' },
+    { acetype: 'ALLOW', identifier: 'EVERYONE@', aceflags: 'NO_FLAGS', acemask: 'ALL_PERMS' },
+  ]);
+  t.is(set.status, 204, set.text);
+  const metadata = await send(admin, `${file}?metadata:cdmi_acl`, { headers: CDMI_VERSION });
+  t.is(metadata.json.metadata.cdmi_acl[0].identifier, `dave#${dave.id}`);
+  t.is((await send(admin, file, { headers: { Accept: 'application/octet-stream' }, token: dave.token })).status, 403);
+});
+
+test('ACL with unknown principal or type is 400', async (t) => {
+  const { admin } = t.context;
+  await createFile(admin, 'strict.txt', 'data');
+  const file = `/cdmi/${admin.space.name}/strict.txt`;
+
+  const unknown = await setAcl(admin, file, [{ acetype: 'ALLOW', identifier: 'nobody', aceflags: 'NO_FLAGS', acemask: 'READ_OBJECT' }]);
+  t.is(unknown.status, 400, unknown.text);
+  t.regex(unknown.json.error.description, /"nobody"/);
+  const unknownGroup = await setAcl(admin, file, [{ acetype: 'ALLOW', identifier: 'nogroup', aceflags: 'IDENTIFIER_GROUP', acemask: 'READ_OBJECT' }]);
+  t.is(unknownGroup.status, 400, unknownGroup.text);
+  const badType = await setAcl(admin, file, [{ acetype: '0x7', identifier: 'EVERYONE@', aceflags: 'NO_FLAGS', acemask: 'READ_OBJECT' }]);
+  t.is(badType.status, 400, badType.text);
+  t.regex(badType.json.error.description, /acetype 0x7/);
+  const metadata = await send(admin, `${file}?metadata`, { headers: CDMI_VERSION });
+  t.is(metadata.json.metadata.cdmi_acl, undefined, 'no ACL was stored');
+});
+
+test('ACL group name resolves', async (t) => {
+  const { admin } = t.context;
+  const hana = await member(admin, 'hana', 'member');
+  const groups = new GroupService(admin.core.store, systemClock);
+  const group = await groups.create('readers');
+  await groups.addUser(group.id, hana.id);
+  await createFile(admin, 'grouped.txt', 'data');
+
+  const set = await setAcl(admin, `/cdmi/${admin.space.name}/grouped.txt`, [
+    { acetype: 'DENY', identifier: 'readers', aceflags: 'IDENTIFIER_GROUP', acemask: 'READ_OBJECT' },
+    { acetype: 'ALLOW', identifier: 'EVERYONE@', aceflags: 'NO_FLAGS', acemask: 'ALL_PERMS' },
+  ]);
+  t.is(set.status, 204, set.text);
+  t.is((await send(admin, `/cdmi/${admin.space.name}/grouped.txt`, { headers: { Accept: 'application/octet-stream' }, token: hana.token })).status, 403);
+});
+
+test('damaged stored ACL denies', async (t) => {
+  const { admin } = t.context;
+  const ivan = await member(admin, 'ivan', 'member');
+  const fileId = await createFile(admin, 'damaged.txt', 'data');
+  const content = `${API}/data/${fileId}/content`;
+  t.is((await send(admin, content, { token: ivan.token })).status, 200, 'the mode bits let members read');
+
+  const uuid = decodeFileId(fileId).fileUuid;
+  await admin.core.store.put(COLLECTIONS.xattrs, uuid, { cdmi_acl: [{ identifier: 'EVERYONE@', acemask: 'not a number', acetype: 0 }] });
+  t.is((await send(admin, content, { token: ivan.token })).status, 403);
+  t.is((await send(admin, content)).status, 200, 'the space owner still reads it');
 });

@@ -28,20 +28,47 @@ export interface AclSubject {
   isSpaceMember: boolean;
 }
 
-/** The stored ACL of a file from its xattr value, or undefined when it has none (or an empty list). */
+/** The one entry of `UNREADABLE_ACL`, compared by identity in `isUnreadableAcl`. */
+const DENY_ALL_ENTRY: Ace = Object.freeze({ acetype: ACE_DENY, identifier: 'EVERYONE@', aceflags: 0, acemask: 0xffffffff });
+
+/**
+ * Deny-all ACL that stands for a stored ACL that cannot be read (not a list, an entry
+ * without identifier, type or mask, an unknown type). Falling back to the
+ * mode bits instead could grant what the ACL denied. Space owners and administrators
+ * bypass ACLs, so they can still set a readable one.
+ */
+export const UNREADABLE_ACL: readonly Ace[] = Object.freeze([DENY_ALL_ENTRY]);
+
+const KNOWN_ACE_TYPES: ReadonlySet<number> = new Set([ACE_ALLOW, ACE_DENY, 0x2]);
+
+/** Tell whether `acl` is the `UNREADABLE_ACL` that `aclFromXattr` returns for a damaged value. */
+export function isUnreadableAcl(acl: readonly Ace[] | undefined): boolean {
+  return acl?.[0] === DENY_ALL_ENTRY;
+}
+
+/**
+ * The stored ACL of a file from its xattr value: undefined when it has none (or an
+ * empty list), `UNREADABLE_ACL` when the value cannot be read.
+ */
 export function aclFromXattr(value: JsonValue | undefined): Ace[] | undefined {
-  if (!Array.isArray(value)) return undefined;
-  const entries = value.filter((entry): entry is JsonValue & Ace => {
-    if (typeof entry !== 'object' || entry === null || Array.isArray(entry)) return false;
-    return typeof entry['identifier'] === 'string' && typeof entry['acemask'] === 'number' && typeof entry['acetype'] === 'number';
-  });
-  return entries.length === 0 ? undefined : entries.map((entry) => ({
-    acetype: entry.acetype,
-    identifier: entry.identifier,
-    ...(typeof entry.name === 'string' ? { name: entry.name } : {}),
-    aceflags: typeof entry.aceflags === 'number' ? entry.aceflags : 0,
-    acemask: entry.acemask,
-  }));
+  if (value === undefined) return undefined;
+  if (!Array.isArray(value)) return UNREADABLE_ACL as Ace[];
+
+  const entries: Ace[] = [];
+  for (const entry of value) {
+    const ace = readAce(entry);
+    if (ace === undefined) return UNREADABLE_ACL as Ace[];
+    entries.push(ace);
+  }
+  return entries.length === 0 ? undefined : entries;
+}
+
+function readAce(entry: JsonValue): Ace | undefined {
+  if (typeof entry !== 'object' || entry === null || Array.isArray(entry)) return undefined;
+  const { identifier, acemask, acetype, aceflags, name } = entry;
+  if (typeof identifier !== 'string' || typeof acemask !== 'number' || typeof acetype !== 'number' || !KNOWN_ACE_TYPES.has(acetype)) return undefined;
+  if (aceflags !== undefined && typeof aceflags !== 'number') return undefined;
+  return { acetype, identifier, ...(typeof name === 'string' ? { name } : {}), aceflags: aceflags ?? 0, acemask };
 }
 
 /**

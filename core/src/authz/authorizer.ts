@@ -1,3 +1,4 @@
+import type { Logger } from 'pino';
 import { OpError } from '../errors.js';
 import { decodeFileId } from '../ids/file-id.js';
 import type { MetadataStore } from '../metadata/store.js';
@@ -6,7 +7,7 @@ import type { Identity } from '../lfs/types.js';
 import type { TokenCaveat } from '../auth/caveats.js';
 import type { Clock } from '../tokens.js';
 import { ACCESS_MASK, ACCESS_POSIX_BITS, ANCESTOR_ACCESS, isWriteAccess, type FileAccess } from './access.js';
-import { ACL_XATTR_NAME, aclAllows, aclFromXattr } from './acl.js';
+import { ACL_XATTR_NAME, aclAllows, aclFromXattr, isUnreadableAcl } from './acl.js';
 import { SpaceMembership, type SpaceAccess } from './membership.js';
 import type { SpacePrivilege } from './privileges.js';
 
@@ -51,7 +52,15 @@ type CaveatReach = { kind: 'inside' } | { kind: 'ancestor'; nextNames: Set<strin
 export class Authorizer {
   readonly membership: SpaceMembership;
 
-  constructor(private readonly store: MetadataStore, clock: Clock) {
+  /** Files whose unreadable ACL was logged already, so that each is logged once (up to a bound). */
+  private readonly reportedAcls = new Set<string>();
+
+  /** `logger` receives one warning per file whose stored ACL cannot be read. */
+  constructor(
+    private readonly store: MetadataStore,
+    clock: Clock,
+    private readonly logger?: Logger,
+  ) {
     this.membership = new SpaceMembership(store, clock);
   }
 
@@ -275,10 +284,26 @@ export class Authorizer {
   }
 
   private async aclOf(doc: FileDoc, memo?: AccessMemo): Promise<ReturnType<typeof aclFromXattr>> {
-    if (memo?.xattrs.has(doc.uuid)) return aclFromXattr(memo.xattrs.get(doc.uuid)?.[ACL_XATTR_NAME]);
-    const xattrs = (await this.store.get<XattrsDoc>(COLLECTIONS.xattrs, doc.uuid))?.value;
-    memo?.xattrs.set(doc.uuid, xattrs);
-    return aclFromXattr(xattrs?.[ACL_XATTR_NAME]);
+    let xattrs: XattrsDoc | undefined;
+    if (memo?.xattrs.has(doc.uuid)) {
+      xattrs = memo.xattrs.get(doc.uuid);
+    } else {
+      xattrs = (await this.store.get<XattrsDoc>(COLLECTIONS.xattrs, doc.uuid))?.value;
+      memo?.xattrs.set(doc.uuid, xattrs);
+    }
+
+    const acl = aclFromXattr(xattrs?.[ACL_XATTR_NAME]);
+    if (isUnreadableAcl(acl)) this.reportUnreadableAcl(doc);
+    return acl;
+  }
+
+  private reportUnreadableAcl(doc: FileDoc): void {
+    if (this.reportedAcls.has(doc.uuid) || this.reportedAcls.size >= 10_000) return;
+    this.reportedAcls.add(doc.uuid);
+    this.logger?.warn(
+      { fileUuid: doc.uuid, spaceId: doc.spaceId, name: doc.name },
+      'stored ACL cannot be read, so it denies all access; a space owner or administrator can set a new ACL',
+    );
   }
 }
 

@@ -4,3 +4,4 @@ export * from './privileges.js';
 export * from './membership.js';
 export * from './authorizer.js';
 export * from './identity-removal.js';
+export * from './acl-principals.js';

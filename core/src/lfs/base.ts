@@ -170,7 +170,7 @@ export abstract class LfsBase {
 
   /** Permission checks (token caveats, membership, privileges, ACL or mode bits); one per file system. */
   protected get authz(): Authorizer {
-    this.authorizer ??= new Authorizer(this.store, this.clock);
+    this.authorizer ??= new Authorizer(this.store, this.clock, this.logger);
     return this.authorizer;
   }
 

@@ -6,6 +6,7 @@ import { LfsRename } from './rename.js';
 import { validMode, assertXattrName } from './base.js';
 import type { FileAccess } from '../authz/access.js';
 import { ACL_XATTR_NAME } from '../authz/acl.js';
+import { resolveAclPrincipals } from '../authz/acl-principals.js';
 
 /** Changing the ACL xattr needs write-ACL access; changing any other xattr needs write-metadata access. */
 function metadataAccess(names: readonly string[]): FileAccess[] {
@@ -33,10 +34,14 @@ export abstract class LfsMetadata extends LfsRename {
     return (await this.store.get<XattrsDoc>(COLLECTIONS.xattrs, doc.uuid))?.value ?? {};
   }
 
+  /** An ACL (`cdmi_acl`) is checked and its principals resolved to ids before it is stored; see `resolveAclPrincipals`. */
   async setXattrs(who: Identity, fileId: string, values: Record<string, JsonValue>): Promise<void> {
     const { doc } = await this.resolveFor(who, fileId, ...metadataAccess(Object.keys(values)));
     for (const name of Object.keys(values)) assertXattrName(name);
-    await upsertDocument<XattrsDoc>(this.store, COLLECTIONS.xattrs, doc.uuid, () => ({}), (current) => ({ ...current, ...values }));
+    const stored = ACL_XATTR_NAME in values
+      ? { ...values, [ACL_XATTR_NAME]: (await resolveAclPrincipals(this.store, this.clock, values[ACL_XATTR_NAME])) as unknown as JsonValue }
+      : values;
+    await upsertDocument<XattrsDoc>(this.store, COLLECTIONS.xattrs, doc.uuid, () => ({}), (current) => ({ ...current, ...stored }));
     await this.touchMetadata(doc);
   }
 

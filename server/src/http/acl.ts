@@ -75,7 +75,12 @@ export interface RestAce {
   aceMask: number;
 }
 
-/** Parse `metadata.cdmi_acl` from a request; throws 400 `badValue` (key `cdmi_acl`) naming the bad entry. */
+/**
+ * Parse `metadata.cdmi_acl` from a request; throws 400 `badValue` (key `cdmi_acl`)
+ * naming the bad entry. Identifiers stay as given (`<name>#<id>` is split): the file
+ * system resolves user and group names to ids when it stores the ACL, and rejects
+ * identifiers that name nobody.
+ */
 export function parseAcl(value: unknown): StoredAce[] {
   if (!Array.isArray(value)) throw aclError('cdmi_acl must be a list of access control entries');
   return value.map((entry, index) => parseAce(entry, index));
@@ -95,6 +100,9 @@ function parseAce(entry: unknown, index: number): StoredAce {
     aceflags: parseBits(fields['aceflags'] ?? 'NO_FLAGS', ACE_FLAGS, `entry ${index} aceflags`),
     acemask: parseBits(fields['acemask'], { ...MASK_BITS, ...MASK_COMPOSITES }, `entry ${index} acemask`),
   };
+  if (!ACE_TYPE_NAMES.has(ace.acetype)) {
+    throw aclError(`cdmi_acl entry ${index} acetype ${hex(ace.acetype)} is unknown; use ALLOW (0x0), DENY (0x1) or AUDIT (0x2)`);
+  }
   const hash = identifier.lastIndexOf('#');
   if (hash >= 0 && !SPECIAL_PRINCIPALS.has(identifier)) {
     ace.name = identifier.slice(0, hash);
@@ -131,7 +139,7 @@ function within32Bits(bits: number, what: string): number {
   return bits;
 }
 
-/** Read the stored ACL back from an xattr value (empty when there is none); entries that are not well-formed are skipped. */
+/** Read the stored ACL back from an xattr value: empty when there is none, `UNREADABLE_ACL` (deny all) when it cannot be read. */
 export function storedAcl(value: JsonValue | undefined): StoredAce[] {
   return aclFromXattr(value) ?? [];
 }
