@@ -133,6 +133,9 @@ export async function readDescription(file: string): Promise<EnvironmentDescript
     const error = validateDescription.errors?.[0];
     throw new Error(`invalid environment description ${file}: ${error?.instancePath || '/'} ${error?.message ?? 'is invalid'}`);
   }
+  // A repeated id would make every `up --only <id>` child start all of its namesakes again, without end.
+  const duplicate = value.managers.find((manager, index) => value.managers.findIndex((other) => other.id === manager.id) !== index);
+  if (duplicate !== undefined) throw new Error(`invalid environment description ${file}: /managers lists the id "${duplicate.id}" twice; give each manager its own id`);
   return value;
 }
 

@@ -1,7 +1,8 @@
 import test from 'ava';
 import { once } from 'node:events';
-import { readFile, stat } from 'node:fs/promises';
+import { readFile, stat, writeFile } from 'node:fs/promises';
 import path from 'node:path';
+import { readDescription } from '../src/index.js';
 import { API, EXAMPLES, getStatus, httpRequest, sha256, spaceDirId, spawnManager, tempDir, waitFor } from './helpers.js';
 
 type Tokens = Record<string, Record<string, string>>;
@@ -67,4 +68,13 @@ test('two-hosts example shares one provider', async (t) => {
   parent.child.kill('SIGTERM');
   const [code] = (await exited) as [number | null];
   t.is(code, 0);
+});
+
+test('a description that repeats a manager id is rejected before anything starts', async (t) => {
+  const dir = await tempDir(t, 'op-cm-dup-');
+  const file = path.join(dir, 'twice.json');
+  await writeFile(file, JSON.stringify({ dataDir: 'data', managers: [{ id: 'm', workers: 1 }, { id: 'm', workers: 1 }] }));
+
+  const error = await t.throwsAsync(readDescription(file));
+  t.regex(error?.message ?? '', /\/managers lists the id "m" twice/);
 });
