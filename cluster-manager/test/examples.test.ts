@@ -70,7 +70,7 @@ test('two-hosts example shares one provider', async (t) => {
   t.is(code, 0);
 });
 
-test('a description that repeats a manager id is rejected before anything starts', async (t) => {
+test('repeated manager id is rejected', async (t) => {
   const dir = await tempDir(t, 'op-cm-dup-');
   const file = path.join(dir, 'twice.json');
   await writeFile(file, JSON.stringify({ dataDir: 'data', managers: [{ id: 'm', workers: 1 }, { id: 'm', workers: 1 }] }));
