@@ -247,3 +247,24 @@ test('damaged stored ACL denies', async (t) => {
   t.is((await send(admin, content, { token: ivan.token })).status, 403);
   t.is((await send(admin, content)).status, 200, 'the space owner still reads it');
 });
+
+test('listing needs traverse on the directory', async (t) => {
+  const { admin } = t.context;
+  const jack = await member(admin, 'jack', 'member');
+  const adminWho = { userId: admin.admin.id, isAdmin: true };
+  const cdir = await admin.core.lfs.create(adminWho, admin.space.dirId, 'cdir', { type: 'DIR' });
+  await admin.core.lfs.create(adminWho, cdir.fileId, 'f.txt', { type: 'REG' });
+  await admin.core.lfs.create(adminWho, admin.space.dirId, 'open.txt', { type: 'REG' });
+  const acl = [{ acetype: 'ALLOW', identifier: 'EVERYONE@', aceflags: 'NO_FLAGS', acemask: 'LIST_CONTAINER, READ_ATTRIBUTES, READ_METADATA' }];
+  const set = await send(admin, `${API}/data/${cdir.fileId}/metadata/xattrs`, json('PUT', { cdmi_acl: acl }));
+  t.is(set.status, 204, set.text);
+
+  const children = await send(admin, `${API}/data/${cdir.fileId}/children`, { token: jack.token });
+  t.is(children.status, 403, children.text);
+  t.regex(children.json.error.description, /traverse/);
+
+  const files = await send(admin, `${API}/data/${admin.space.dirId}/files`, { token: jack.token });
+  t.is(files.status, 200, files.text);
+  t.deepEqual(files.json.files.map((file: { path: string }) => file.path), ['open.txt']);
+  t.deepEqual(files.json.inaccessiblePaths, ['cdir']);
+});

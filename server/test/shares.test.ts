@@ -207,3 +207,20 @@ test('non-member cannot manage shares', async (t) => {
   const viaShare = await send(worker, `${API}/data/${scoped(dirId, shareId)}/children`, { token });
   t.is(viaShare.status, 200, 'a share is readable by any caller');
 });
+
+test('guest sees no storage internals', async (t) => {
+  const { worker, fileId, dirId } = t.context;
+  const shareId = await createShare(t, dirId);
+  const sharedFile = scoped(fileId, shareId);
+
+  const distribution = await send(worker, `${API}/data/${sharedFile}/distribution`, { token: null });
+  t.is(distribution.status, 403, distribution.text);
+  t.false(distribution.text.includes(worker.dataDir), 'no storage path');
+  const storageId = (await worker.core.spaces.get(worker.space.spaceId)).storageIds[0]!;
+  t.false(distribution.text.includes(storageId), 'no storage id');
+
+  const links = await send(worker, `${API}/data/${sharedFile}/hardlinks`, { token: null });
+  t.is(links.status, 200, links.text);
+  t.deepEqual(links.json, [sharedFile], 'only the share-scoped id of the file reached');
+  t.is((await send(worker, `${API}/data/${fileId}/distribution`)).status, 200, 'members still see the distribution');
+});

@@ -104,7 +104,10 @@ export class LogicalFileSystemImpl extends LfsMetadata implements LogicalFileSys
   async getHardlinks(who: Identity, fileId: string): Promise<string[]> {
     const file = await this.resolve(who, fileId);
     await this.authorize(who, file, 'read_attributes');
-    const { doc } = file;
+    const { doc, share } = file;
+    // Through a share only the entry reached is listed, share-scoped: other links may lie
+    // outside the share, and plain ids would name files in the space.
+    if (share !== undefined) return [encodeFileId({ fileUuid: entryOf(file).uuid, spaceId: doc.spaceId, shareId: share.shareId })];
     const uuids = [...(doc.detached ? [] : [doc.uuid]), ...(doc.linkUuids ?? [])];
     return uuids.map((uuid) => encodeFileId({ fileUuid: uuid, spaceId: doc.spaceId }));
   }
@@ -121,7 +124,10 @@ export class LogicalFileSystemImpl extends LfsMetadata implements LogicalFileSys
     const dir = await this.resolve(who, dirId);
     const { doc, share } = dir;
     if (doc.type !== 'DIR') throw OpError.posix('enotdir', `"${doc.name}" is not a directory`);
-    await this.authorize(who, dir, 'list_container');
+    // The children's attributes come from looking them up, which needs traverse (execute)
+    // access as in POSIX. Read access alone would give names only; this API always returns
+    // attributes, so such a listing is denied.
+    await this.authorize(who, dir, 'list_container', 'traverse');
     const visible = await this.authz.childFilter(who, doc);
 
     const page = await listChildrenPage(this.store, doc.uuid, request);
@@ -170,7 +176,7 @@ export class LogicalFileSystemImpl extends LfsMetadata implements LogicalFileSys
     const last = walk.files[walk.files.length - 1];
     return {
       files: walk.files,
-      inaccessiblePaths: [],
+      inaccessiblePaths: walk.inaccessiblePaths,
       isLast: walk.isLast,
       nextPageToken: walk.isLast || !last ? null : encodeWalkToken(last.path),
     };
@@ -190,6 +196,11 @@ export class LogicalFileSystemImpl extends LfsMetadata implements LogicalFileSys
 
   async getDistribution(who: Identity, fileId: string): Promise<FileDistribution> {
     const file = await this.resolve(who, fileId);
+    if (file.share !== undefined) {
+      throw OpError.posix('eacces', 'file distribution is not available through a share because it shows storage ids and paths; ask a space member', {
+        shareId: file.share.shareId,
+      });
+    }
     await this.authorize(who, file, 'read_attributes');
     const { doc, space } = file;
     const storages: FileDistribution['storages'] = [];

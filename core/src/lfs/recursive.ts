@@ -46,7 +46,8 @@ export function decodeWalkToken(token: string): string {
 
 /**
  * Walk a directory tree depth-first, children in name order, and collect up to `limit`
- * non-directory files after the relative path `after`. Each level is read with keyset
+ * non-directory files after the relative path `after`. Subdirectories that may not be
+ * listed or traversed are skipped and their relative paths returned in `inaccessiblePaths`. Each level is read with keyset
  * pagination, so resuming costs one listing per level of `after`, not a rescan.
  */
 export async function walkFiles(
@@ -54,8 +55,9 @@ export async function walkFiles(
   lookup: ChildLookup,
   rootId: string,
   options: { after?: string; prefix?: string; limit: number },
-): Promise<{ files: FileAttributes[]; isLast: boolean }> {
+): Promise<{ files: FileAttributes[]; isLast: boolean; inaccessiblePaths: string[] }> {
   const files: FileAttributes[] = [];
+  const inaccessiblePaths: string[] = [];
   const afterSegments = options.after ? options.after.split('/') : [];
   const prefix = options.prefix ?? '';
 
@@ -67,7 +69,11 @@ export async function walkFiles(
       if (inner && inner.type === 'DIR' && !(await visit(inner.fileId, join(relative, inner.name), after.slice(1)))) return false;
     }
     for (;;) {
-      const page = await list(dirId, startAfter, PAGE);
+      const page = await listOrSkip(list, dirId, startAfter, relative);
+      if (page === undefined) {
+        inaccessiblePaths.push(relative);
+        return true;
+      }
       for (const child of page) {
         const path = join(relative, child.name);
         if (child.type === 'DIR') {
@@ -83,7 +89,20 @@ export async function walkFiles(
   };
 
   const complete = await visit(rootId, '', afterSegments);
-  return { files, isLast: complete };
+  return { files, isLast: complete, inaccessiblePaths };
+}
+
+/**
+ * List one page of a directory; undefined when `who` may not list or traverse a
+ * directory below the walk's root. A denial on the root itself is thrown.
+ */
+async function listOrSkip(list: ChildLister, dirId: string, startAfter: string | undefined, relative: string): Promise<FileAttributes[] | undefined> {
+  try {
+    return await list(dirId, startAfter, PAGE);
+  } catch (error) {
+    if (relative !== '' && OpError.is(error) && error.kind === 'posix' && error.details['errno'] === 'eacces') return undefined;
+    throw error;
+  }
 }
 
 function join(relative: string, name: string): string {
