@@ -43,7 +43,7 @@ export function registerSpaceMemberCommands(space: Command, withCommonOptions: (
         const target = await resolveSpace(core, spaceRef);
         const member = await resolveMember(core, memberRef, options.group);
         const privileges = parsePrivileges(options.privileges);
-        await membershipOf(core).setMember(target.spaceId, member, privileges);
+        await membershipOf(core).addMember(target.spaceId, member, privileges);
         return { spaceId: target.spaceId, ...member, privileges };
       }),
     );

@@ -153,7 +153,8 @@ test('space members: owner kept, unknown 404', async (t) => {
   const { admin } = t.context;
   const spaceId = admin.space.spaceId;
   const owner = await send(admin, `${PANEL}/spaces/${spaceId}/members/users/${admin.admin.id}`, { method: 'DELETE' });
-  t.is(owner.status, 400);
+  t.is(owner.status, 409, owner.text);
+  t.regex(owner.json.error.description, /owns space/);
   const unknown = await send(admin, `${PANEL}/spaces/${spaceId}/members/users/${'0'.repeat(32)}`, {
     method: 'PUT', body: JSON.stringify({ privileges: 'viewer' }), headers: { 'Content-Type': 'application/json' },
   });

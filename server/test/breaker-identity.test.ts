@@ -268,3 +268,14 @@ test('listing needs traverse on the directory', async (t) => {
   t.deepEqual(files.json.files.map((file: { path: string }) => file.path), ['open.txt']);
   t.deepEqual(files.json.inaccessiblePaths, ['cdir']);
 });
+
+test('adding a member twice is 409', async (t) => {
+  const { admin } = t.context;
+  const kate = await member(admin, 'kate', 'viewer');
+  const again = await send(admin, `${PANEL}/spaces/${admin.space.spaceId}/members`, json('POST', { userId: 'kate', privileges: 'all' }));
+  t.is(again.status, 409, again.text);
+  t.is(again.json.error.id, 'alreadyExists');
+
+  const listing = await send(admin, `${PANEL}/spaces/${admin.space.spaceId}/members`);
+  t.deepEqual(listing.json.users[kate.id].privileges, ['space_read_data', 'space_view'], 'the privileges are unchanged');
+});

@@ -73,6 +73,24 @@ export class SpaceMembership {
     }
   }
 
+  /**
+   * Add a user or group that is not yet a member, with the given privileges (default:
+   * the member preset). Throws `alreadyExists` for a member, whose privileges are
+   * changed with `setPrivileges`, so that a repeated add never replaces them silently.
+   */
+  async addMember(spaceId: string, member: SpaceMemberRef, privileges: readonly SpacePrivilege[] = DEFAULT_MEMBER_PRIVILEGES): Promise<void> {
+    const listing = await this.list(spaceId);
+    const known = 'userId' in member ? member.userId in listing.users : member.groupId in listing.groups;
+    if (known) {
+      const name = 'userId' in member ? `user "${member.userId}"` : `group "${member.groupId}"`;
+      throw new OpError('alreadyExists', `${name} is already a member of space "${spaceId}"; change its privileges with the set-privileges command or a PUT on the member in the admin API`, {
+        spaceId,
+        ...member,
+      });
+    }
+    await this.setMember(spaceId, member, privileges);
+  }
+
   /** Set the privileges of an existing member; throws `notFound` when it is not a member. */
   async setPrivileges(spaceId: string, member: SpaceMemberRef, privileges: readonly SpacePrivilege[]): Promise<void> {
     const listing = await this.list(spaceId);
@@ -81,11 +99,11 @@ export class SpaceMembership {
     await this.setMember(spaceId, member, privileges);
   }
 
-  /** Remove a user or group from a space. The space owner cannot be removed. */
+  /** Remove a user or group from a space. The space owner cannot be removed (`conflict`). */
   async removeMember(spaceId: string, member: SpaceMemberRef): Promise<void> {
     const space = await this.spaceDoc(spaceId);
     if ('userId' in member && member.userId === space.ownerUserId) {
-      throw OpError.badValue('user', `user "${member.userId}" owns space "${space.name}" and cannot be removed from it`);
+      throw new OpError('conflict', `user "${member.userId}" owns space "${space.name}" and cannot be removed from it`, { spaceId, userId: member.userId });
     }
     await upsertDocument<SpaceMembersDoc>(this.store, SPACE_MEMBERS_COLLECTION, spaceId, () => ({ users: {}, groups: {} }), (doc) => {
       if ('userId' in member) delete doc.users[member.userId];

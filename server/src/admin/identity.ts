@@ -146,7 +146,7 @@ function registerSpaceMemberRoutes(router: Router<AppState>, deps: IdentityDepen
     const body = addSpaceMemberBody(await readJsonBody(ctx.req));
     const member = await resolveMember(deps, body);
     const privileges = body.privileges === undefined ? undefined : parsePrivileges(body.privileges);
-    await deps.membership.setMember(spaceId, member, privileges);
+    await deps.membership.addMember(spaceId, member, privileges);
     ctx.state.log.info({ spaceId, ...member, privileges }, 'space member added through the admin API');
     ctx.status = 201;
     ctx.body = { spaceId, ...member, privileges: await directPrivileges(deps, spaceId, member) };
