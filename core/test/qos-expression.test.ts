@@ -124,6 +124,21 @@ test('spaces inside strings stay, around them go', (t) => {
   );
 });
 
+test('token limit bounds nesting and length', (t) => {
+  const deepest = `${'('.repeat(499)}anyStorage${')'.repeat(499)}`;
+  t.is(parseQosExpression(deepest), 'anyStorage');
+
+  const tooDeep = `${'('.repeat(20_000)}anyStorage${')'.repeat(20_000)}`;
+  const deepError = t.throws(() => parseQosExpression(tooDeep));
+  t.true(QosExpressionError.isQos(deepError));
+  t.regex(deepError?.message ?? '', /more than the limit of 1000/);
+
+  const tooLong = Array.from({ length: 10_000 }, (_, index) => `tier=${index}`).join(' | ');
+  const longError = t.throws(() => parseQosExpression(tooLong));
+  t.true(QosExpressionError.isQos(longError));
+  t.true((longError?.message.length ?? 0) < 300);
+});
+
 test('error message names the position', (t) => {
   const error = t.throws(() => parseQosExpression('a=b (c'));
   t.regex(error?.message ?? '', /position/);

@@ -9,6 +9,9 @@ export type QosComparator = '=' | '<' | '<=' | '>' | '>=';
  */
 export type QosExpressionTree = 'anyStorage' | [QosComparator, string, string | number] | [QosOperator, QosExpressionTree, QosExpressionTree];
 
+/** Largest number of tokens (keys, values, operators, parentheses) an expression may have. */
+export const MAX_QOS_TOKENS = 1000;
+
 /**
  * Parse an expression. All three operators have the same precedence and group to the
  * left, so `a=1 | b=2 & c=3` is `(a=1 | b=2) & c=3`. Comparators other than `=` need a
@@ -17,6 +20,8 @@ export type QosExpressionTree = 'anyStorage' | [QosComparator, string, string | 
 export function parseQosExpression(expression: string): QosExpressionTree {
   const tokens = scanQosExpression(expression);
   if (tokens.length === 0) throw new QosExpressionError(expression, 'the expression is empty');
+  // Parsing, evaluation and printing recurse once per nesting level or operator, so a bound on tokens keeps them off the stack limit.
+  if (tokens.length > MAX_QOS_TOKENS) throw new QosExpressionError(`${expression.slice(0, 100)}...`, `the expression has ${tokens.length} tokens, more than the limit of ${MAX_QOS_TOKENS}`);
   const parser = new Parser(expression, tokens);
   const tree = parser.expression();
   parser.expectEnd();
