@@ -40,10 +40,12 @@ export async function watchTransfer(core: Core, transferId: string): Promise<Tra
       // Without a terminal (a pipe, a log file) a line is written every notTTYSchedule milliseconds.
       noTTYOutput: true,
       notTTYSchedule: 2_000,
+      // While nothing moves, cli-progress sets the ETA to 'NULL' or 'INF', which its formatter prints as "LLs".
+      formatTime: (seconds, options, roundTo) => (typeof seconds === 'number' ? cliProgress.Format.TimeFormat(seconds, options, roundTo) : '?'),
     },
     cliProgress.Presets.shades_classic,
   );
-  bar.start(Math.max(1, doc.bytesToReplicate), 0, payload(doc, 0));
+  bar.start(Math.max(1, doc.bytesToReplicate, doc.bytesReplicated), doc.bytesReplicated, payload(doc, 0));
 
   let previous = { bytes: doc.bytesReplicated, timeMs: Date.now() };
   while (doc.finishTime === 0) {
