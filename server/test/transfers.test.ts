@@ -161,6 +161,8 @@ test('transfer requests are validated', async (t) => {
     [{ type: 'replication', dataSourceType: 'file', fileId, replicatingProviderId: 'unknown-storage' }, 400, 'spaceNotSupportedBy'],
     [{ type: 'migration', dataSourceType: 'file', fileId, replicatingProviderId: first, evictingProviderId: first }, 400, 'badValue'],
     [{ type: 'replication', dataSourceType: 'view', spaceId: worker.space.spaceId, viewName: 'v', replicatingProviderId: first }, 501, 'notImplemented'],
+    [{ type: 'replication', dataSourceType: 'file', fileId, replicatingProviderId: first, callback: 'file:///etc/passwd' }, 400, 'badValue'],
+    [{ type: 'replication', dataSourceType: 'file', fileId, replicatingProviderId: first, callback: `http://127.0.0.1/${'a'.repeat(5000)}` }, 400, 'badValue'],
   ];
   for (const [body, status, id] of cases) {
     const response = await send(worker, `${API}/transfers`, json(body));

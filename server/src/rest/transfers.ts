@@ -30,7 +30,7 @@ export const createTransferBody = bodyValidator<CreateTransferBody>({
     fileId: { type: 'string', minLength: 1 },
     replicatingProviderId: { type: 'string', minLength: 1 },
     evictingProviderId: { type: 'string', minLength: 1 },
-    callback: { type: 'string', pattern: '^https?://' },
+    callback: { type: 'string', pattern: '^https?://', maxLength: 2048 },
     spaceId: { type: 'string' },
     viewName: { type: 'string' },
     queryViewParams: { type: 'object' },
