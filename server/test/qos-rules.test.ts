@@ -95,6 +95,7 @@ test('admin rules: invalid bodies', async (t) => {
     { name: 'x', match: {}, action: { type: 'evict' } },
     { name: 'x', match: { colour: 'red' }, action: { type: 'delete' } },
     { match: {}, action: { type: 'delete' } },
+    { name: 'x', match: { pathGlob: '*{a,b}'.repeat(200) }, action: { type: 'delete' } },
   ];
   for (const body of cases) {
     const response = await send(worker, `${ADMIN}/provider/spaces/${spaceId}/rules`, json(body));

@@ -1,5 +1,5 @@
 import { isDeepStrictEqual } from 'node:util';
-import { minimatch } from 'minimatch';
+import { minimatch, Minimatch } from 'minimatch';
 import type { Logger } from 'pino';
 import { OpError } from '../errors.js';
 import type { DataEvents, EventBus } from '../events/bus.js';
@@ -204,5 +204,18 @@ function validateRule(request: AddRuleRequest): void {
       throw OpError.badValue(`match.${key}`, `match.${key} must be a non-negative integer, got ${String(value)}`);
     }
   }
+  for (const key of ['pathGlob', 'namePattern'] as const) {
+    const glob = match[key];
+    if (glob !== undefined) checkGlob(`match.${key}`, glob);
+  }
   if (action.type === 'replicate') parseQosExpression(action.expression);
+}
+
+/** Compile a glob when its rule is added, so that a glob minimatch rejects is a 400 there instead of a 500 in every dry run or run. */
+function checkGlob(key: string, glob: string): void {
+  try {
+    new Minimatch(glob, { dot: true });
+  } catch (error) {
+    throw OpError.badValue(key, `${key} is an invalid glob: ${error instanceof Error ? error.message : String(error)}`);
+  }
 }
