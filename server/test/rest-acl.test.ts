@@ -1,4 +1,5 @@
 import 'reflect-metadata';
+import { GroupService, systemClock } from '@op-worker/core';
 import anyTest, { type TestFn } from 'ava';
 import { API, createFile, send, startTestWorker, type TestWorker } from './helpers.js';
 import { sendChecked } from './spec-reference.js';
@@ -19,7 +20,7 @@ test.before(async (t) => {
   const worker = await startTestWorker();
   const aclFileId = await createFile(worker, 'with-acl.txt', 'guarded');
   const plainFileId = await createFile(worker, 'plain.txt', 'open');
-  const groupId = 'a'.repeat(32);
+  const groupId = (await new GroupService(worker.core.store, systemClock).create('acl-readers')).id;
 
   const acl = [
     { acetype: 'ALLOW', identifier: `${worker.admin.name}#${worker.admin.id}`, aceflags: 'NO_FLAGS', acemask: 'READ_OBJECT, WRITE_OBJECT, WRITE_ACL' },
