@@ -112,3 +112,20 @@ test('read survives concurrent eviction', async (t) => {
   t.is(evictions, 1);
   t.true(read.equals(content));
 });
+
+test('offset write keeps bytes stored elsewhere', async (t) => {
+  const fixture = await setup();
+  const { core, owner, space, first, second } = fixture;
+  const content = randomBytes(3 * TEST_CHUNK);
+  const file = await core.lfs.create(owner, space.dirId, 'moved-then-patched', { type: 'REG', content: streamOf(content) });
+  const migration = await core.transfers.create(owner, { type: 'migration', fileId: file.fileId, replicatingStorageId: second, evictingStorageId: first });
+  await waitForTransferEnd(core, owner, migration.transferId);
+
+  const patch = randomBytes(1000);
+  await core.lfs.write(owner, file.fileId, streamOf(patch), { offset: TEST_CHUNK, size: patch.length });
+
+  const expected = Buffer.concat([content.subarray(0, TEST_CHUNK), patch, content.subarray(TEST_CHUNK + patch.length)]);
+  t.true((await readAll((await core.lfs.read(owner, file.fileId)).stream)).equals(expected));
+  const location = await core.store.get<FileLocationDoc>(COLLECTIONS.location, locationKey(decodeFileId(file.fileId).fileUuid, first));
+  t.deepEqual(location?.value.blocks, [[TEST_CHUNK, patch.length]]);
+});

@@ -142,9 +142,10 @@ export abstract class LfsContent extends LfsBase {
       (location) => {
         location.storageFileId = placement.path;
         delete location.storageMtimeMs;
-        // The storage holds [0, size) after a whole write; an offset write adds its range
-        // and the zero-filled gap before it.
-        location.blocks = write.replace ? [[0, size]] : addBlock(location.blocks, 0, end);
+        // After a whole write the storage has [0, size). An offset write adds only its range, plus
+        // the zero-filled gap from the old end when it starts past it: earlier bytes may be elsewhere.
+        const from = Math.min(write.offset, doc.size);
+        location.blocks = write.replace ? [[0, size]] : addBlock(location.blocks, from, end - from);
         location.blocks = truncateBlocks(location.blocks, size);
       },
     );
