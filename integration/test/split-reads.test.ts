@@ -129,3 +129,39 @@ test('offset write keeps bytes stored elsewhere', async (t) => {
   const location = await core.store.get<FileLocationDoc>(COLLECTIONS.location, locationKey(decodeFileId(file.fileId).fileUuid, first));
   t.deepEqual(location?.value.blocks, [[TEST_CHUNK, patch.length]]);
 });
+
+test('truncate keeps bytes stored elsewhere', async (t) => {
+  const fixture = await setup();
+  const { core, owner, space, first, second } = fixture;
+  const content = randomBytes(3 * TEST_CHUNK);
+  const file = await core.lfs.create(owner, space.dirId, 'moved-then-truncated', { type: 'REG', content: streamOf(content) });
+  const migration = await core.transfers.create(owner, { type: 'migration', fileId: file.fileId, replicatingStorageId: second, evictingStorageId: first });
+  await waitForTransferEnd(core, owner, migration.transferId);
+  const readWhole = async (): Promise<Buffer> => readAll((await core.lfs.read(owner, file.fileId)).stream);
+  const blocksOn = async (storageId: string): Promise<FileLocationDoc['blocks'] | undefined> =>
+    (await core.store.get<FileLocationDoc>(COLLECTIONS.location, locationKey(decodeFileId(file.fileId).fileUuid, storageId)))?.value.blocks;
+
+  const shorter = 2 * TEST_CHUNK + 5;
+  await core.lfs.truncate(owner, file.fileId, shorter);
+  t.true((await readWhole()).equals(content.subarray(0, shorter)), 'shrunk while the data is on the second storage');
+  t.deepEqual(await blocksOn(second), [[0, shorter]]);
+
+  await core.lfs.truncate(owner, file.fileId, shorter + 100);
+  t.true((await readWhole()).equals(Buffer.concat([content.subarray(0, shorter), Buffer.alloc(100)])), 'grown with zeros');
+  t.deepEqual(await blocksOn(first), [[shorter, 100]], 'the first storage records only the zero-filled gap');
+});
+
+test('truncate of a file split over two storages', async (t) => {
+  const fixture = await setup();
+  const { core, owner, first, second } = fixture;
+  const content = randomBytes(40_000);
+  const fileId = await splitFile(fixture, content, 10_000);
+
+  await core.lfs.truncate(owner, fileId, 30_000);
+
+  t.true((await readAll((await core.lfs.read(owner, fileId)).stream)).equals(content.subarray(0, 30_000)));
+  const blocksOn = async (storageId: string): Promise<FileLocationDoc['blocks'] | undefined> =>
+    (await core.store.get<FileLocationDoc>(COLLECTIONS.location, locationKey(decodeFileId(fileId).fileUuid, storageId)))?.value.blocks;
+  t.deepEqual(await blocksOn(first), [[0, 10_000]]);
+  t.deepEqual(await blocksOn(second), [[10_000, 20_000]]);
+});

@@ -157,27 +157,59 @@ export abstract class LfsContent extends LfsBase {
     const file = await this.resolveFor(who, fileId, 'write_object');
     assertRegular(file.doc);
     if (!Number.isSafeInteger(size) || size < 0) throw OpError.badValue('size', `size must be a non-negative integer, got ${size}`);
+    const oldSize = file.doc.size;
 
     const placement = await this.writablePlacement(file);
-    await onStorage(() => placement.helper.truncate(placement.path, size));
+    const held = await this.truncateOnStorage(placement, oldSize, size);
+
     const now = this.clock.now();
     const updated = await updateDocument<FileDoc>(this.store, COLLECTIONS.file, file.doc.uuid, (value) => {
       value.size = size;
       value.mtimeMs = now;
       value.ctimeMs = now;
     });
-    await upsertDocument<FileLocationDoc>(
-      this.store,
-      COLLECTIONS.location,
-      locationKey(file.doc.uuid, placement.record.storageId),
-      () => this.newLocation(file.doc, placement),
-      (location) => {
-        location.blocks = addBlock(truncateBlocks(location.blocks, size), 0, size);
-      },
-    );
-    await this.invalidateOtherReplicas(file.doc, placement.record.storageId, { offset: size, length: Infinity });
+    if (held) {
+      await upsertDocument<FileLocationDoc>(
+        this.store,
+        COLLECTIONS.location,
+        locationKey(file.doc.uuid, placement.record.storageId),
+        () => this.newLocation(file.doc, placement),
+        (location) => {
+          // The storage keeps only what it held below `size`, plus the zero-filled gap when the
+          // file grows: bytes below the old end that it never held are still elsewhere.
+          location.storageFileId = placement.path;
+          location.blocks = truncateBlocks(location.blocks, size);
+          if (size > oldSize) location.blocks = addBlock(location.blocks, oldSize, size - oldSize);
+        },
+      );
+    }
+    await this.invalidateOtherReplicas(file.doc, placement.record.storageId, { offset: Math.min(oldSize, size), length: Infinity });
     await this.recordChange(updated.value, false);
     return this.changedAttributes(file, updated.value);
+  }
+
+  /**
+   * Set the size of the file's object on the storage that takes new data. Returns false when
+   * the storage has no object for the file and none is needed (a shrink of data held elsewhere).
+   * Growing a missing object creates it empty first, so the zero-filled gap has a place.
+   */
+  private async truncateOnStorage(placement: Placement, oldSize: number, size: number): Promise<boolean> {
+    const { helper, path } = placement;
+    const stat = await onStorage(() => helper.stat(path)).catch((error: unknown) => {
+      if (OpError.is(error) && error.kind === 'notFound') return undefined;
+      throw error;
+    });
+
+    if (stat === undefined) {
+      if (size <= oldSize) return false;
+      await onStorage(() => helper.write(path, Readable.from([]), { size: 0 }));
+    } else if (size > oldSize && stat.size > oldSize) {
+      // Bytes past the logical size may be left from an interrupted write: cut them so that the
+      // grown part reads as zeros.
+      await onStorage(() => helper.truncate(path, oldSize));
+    }
+    await onStorage(() => helper.truncate(path, size));
+    return true;
   }
 }
 
