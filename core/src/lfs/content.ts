@@ -160,7 +160,7 @@ export abstract class LfsContent extends LfsBase {
     const oldSize = file.doc.size;
 
     const placement = await this.writablePlacement(file);
-    const held = await this.truncateOnStorage(placement, oldSize, size);
+    const hasObject = await this.truncateOnStorage(placement, oldSize, size);
 
     const now = this.clock.now();
     const updated = await updateDocument<FileDoc>(this.store, COLLECTIONS.file, file.doc.uuid, (value) => {
@@ -168,15 +168,15 @@ export abstract class LfsContent extends LfsBase {
       value.mtimeMs = now;
       value.ctimeMs = now;
     });
-    if (held) {
+    if (hasObject) {
       await upsertDocument<FileLocationDoc>(
         this.store,
         COLLECTIONS.location,
         locationKey(file.doc.uuid, placement.record.storageId),
         () => this.newLocation(file.doc, placement),
         (location) => {
-          // The storage keeps only what it held below `size`, plus the zero-filled gap when the
-          // file grows: bytes below the old end that it never held are still elsewhere.
+          // The storage keeps only its own blocks below `size`, plus the zero-filled gap when the
+          // file grows. Bytes below the old end that it never had are still on other storages.
           location.storageFileId = placement.path;
           location.blocks = truncateBlocks(location.blocks, size);
           if (size > oldSize) location.blocks = addBlock(location.blocks, oldSize, size - oldSize);
@@ -204,7 +204,7 @@ export abstract class LfsContent extends LfsBase {
       if (size <= oldSize) return false;
       await onStorage(() => helper.write(path, Readable.from([]), { size: 0 }));
     } else if (size > oldSize && stat.size > oldSize) {
-      // Bytes past the logical size may be left from an interrupted write: cut them so that the
+      // Bytes past the logical size may be left from an interrupted write. Cut them so that the
       // grown part reads as zeros.
       await onStorage(() => helper.truncate(path, oldSize));
     }
