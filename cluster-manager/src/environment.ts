@@ -1,12 +1,11 @@
-import { spawn, type ChildProcess } from 'node:child_process';
 import { chmod, mkdir, readFile, writeFile } from 'node:fs/promises';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { OpError, type Core } from '@op-worker/core';
 import { loadConfig, openCore } from '@op-worker/server';
 import { Ajv } from 'ajv';
 import type { Logger } from 'pino';
 import { ClusterManager } from './manager.js';
+import { ManagerProcesses } from './manager-processes.js';
 import { runManager } from './run-manager.js';
 
 /**
@@ -151,7 +150,8 @@ export async function runEnvironment(options: RunEnvironmentOptions): Promise<vo
 
   if (selected.length > 1) {
     const passed = [...(options.freePorts === true ? ['--free-ports'] : []), ...(options.logLevel === undefined ? [] : ['--log-level', options.logLevel])];
-    await runManagerProcesses(options.file, dataDir, selected.map((manager) => manager.id), passed, options.logger);
+    const processes = new ManagerProcesses({ file: options.file, dataDir, managerIds: selected.map((manager) => manager.id), args: passed, logger: options.logger });
+    if ((await processes.run()) === 'failed') process.exitCode = 1;
     return;
   }
 
@@ -272,31 +272,4 @@ async function readTokenFile(file: string): Promise<TokenFile> {
     if ((error as NodeJS.ErrnoException).code === 'ENOENT') return {};
     throw error;
   }
-}
-
-/**
- * Run several managers of one description as child processes (`up --only <id>`), print
- * their output prefixed with the manager id, pass SIGTERM and SIGINT on, and return when
- * all have exited.
- */
-async function runManagerProcesses(file: string, dataDir: string, ids: string[], options: string[], logger: Logger): Promise<void> {
-  const bin = fileURLToPath(new URL('../../bin/op-cluster-manager.js', import.meta.url));
-  const children: ChildProcess[] = ids.map((id) => {
-    const child = spawn(process.execPath, [bin, 'up', file, '--data-dir', dataDir, '--only', id, '--no-setup', ...options], { stdio: ['ignore', 'pipe', 'inherit'] });
-    child.stdout?.on('data', (chunk: Buffer) => {
-      for (const line of chunk.toString().split('\n').filter(Boolean)) process.stdout.write(`[${id}] ${line}\n`);
-    });
-    logger.info({ managerId: id, pid: child.pid }, 'manager process started');
-    return child;
-  });
-
-  const forward = (signal: NodeJS.Signals): void => {
-    for (const child of children) child.kill(signal);
-  };
-  process.on('SIGTERM', forward);
-  process.on('SIGINT', forward);
-
-  const codes = await Promise.all(children.map((child) => new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)))));
-  logger.info({ managers: ids, exitCodes: codes }, 'manager processes exited');
-  if (codes.some((code) => code !== 0)) process.exitCode = 1;
 }

@@ -86,9 +86,12 @@ export class Membership extends EventEmitter<{ view: [MembershipView]; leadershi
   private ticking: Promise<void> | undefined;
   private latest: MembershipView = { isLeader: false, nodes: [] };
   private readonly startedAtMs = Date.now();
+  /** Bound to `managerId` once: a second binding would repeat the key in each log line. */
+  private readonly logger: Logger;
 
   constructor(private readonly options: MembershipOptions) {
     super();
+    this.logger = 'managerId' in options.logger.bindings() ? options.logger : options.logger.child({ managerId: options.managerId });
     if (options.intervalMs <= 0 || options.intervalMs >= options.ttlMs) {
       throw new RangeError(`membership interval (${options.intervalMs} ms) must be positive and below the record lifetime (${options.ttlMs} ms)`);
     }
@@ -161,7 +164,7 @@ export class Membership extends EventEmitter<{ view: [MembershipView]; leadershi
       this.emit('view', this.latest);
     } catch (error) {
       // The store may be unreachable for a while; the lease then expires and another manager leads.
-      this.options.logger.warn({ err: error, managerId: this.options.managerId }, 'membership tick failed');
+      this.logger.warn({ err: error }, 'membership tick failed');
     }
   }
 
@@ -221,7 +224,7 @@ export class Membership extends EventEmitter<{ view: [MembershipView]; leadershi
   private setLeader(leader: boolean, reason: string): void {
     if (this.leader === leader) return;
     this.leader = leader;
-    this.options.logger.info({ managerId: this.options.managerId, leader, reason }, leader ? 'became cluster leader' : 'no longer cluster leader');
+    this.logger.info({ leader, reason }, leader ? 'became cluster leader' : 'no longer cluster leader');
     this.emit('leadership', leader);
   }
 
@@ -249,7 +252,7 @@ export class Membership extends EventEmitter<{ view: [MembershipView]; leadershi
    * worker: the current choice while it is live, else the first ready worker by node id.
    */
   private async readOrAssignSingleton(nodes: Array<NodeRecord & { live: boolean }>): Promise<SingletonAssignment | undefined> {
-    const { store, managerId, logger } = this.options;
+    const { store, managerId } = this.options;
     const current = (await store.get<SingletonAssignment>(ASSIGNMENTS_COLLECTION, SINGLETON_ASSIGNMENT))?.value;
     if (!this.leader) return current;
 
@@ -260,7 +263,7 @@ export class Membership extends EventEmitter<{ view: [MembershipView]; leadershi
     if (chosen === undefined) return current;
     const assignment: SingletonAssignment = { workerId: chosen.nodeId, leaderId: managerId, assignedAtMs: Date.now() };
     await store.put(ASSIGNMENTS_COLLECTION, SINGLETON_ASSIGNMENT, assignment);
-    logger.info({ managerId, workerId: chosen.nodeId, previousWorkerId: current?.workerId }, 'assigned singleton work');
+    this.logger.info({ workerId: chosen.nodeId, previousWorkerId: current?.workerId }, 'assigned singleton work');
     return assignment;
   }
 }

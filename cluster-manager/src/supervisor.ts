@@ -218,7 +218,7 @@ export class Supervisor extends EventEmitter<{ change: [] }> {
       }
       slot.incoming = undefined;
       slot.current = incoming;
-      this.options.logger.info({ nodeId: slot.nodeId, oldPid: old.pid, pid: incoming.pid }, 'rolling restart: replacement ready, draining the old worker');
+      this.options.logger.info({ nodeId: slot.nodeId, oldWorkerPid: old.pid, workerPid: incoming.pid }, 'rolling restart: replacement ready, draining the old worker');
       await this.drain(old);
       replaced.push(slot.nodeId);
       this.emit('change');
@@ -259,7 +259,7 @@ export class Supervisor extends EventEmitter<{ change: [] }> {
 
     const child: WorkerProcess = { worker, pid, startedAtMs: Date.now(), draining: false, expectedExit: false, healthFailures: 0, exited, ready };
     worker.on('message', (message: WorkerToManagerMessage) => this.onMessage(slot, child, message, markReady));
-    this.options.logger.info({ nodeId: slot.nodeId, pid, purpose }, 'worker starting');
+    this.options.logger.info({ nodeId: slot.nodeId, workerPid: pid, purpose }, 'worker starting');
     return child;
   }
 
@@ -275,7 +275,7 @@ export class Supervisor extends EventEmitter<{ change: [] }> {
       this.sharedUrl ??= message.url;
       if (slot.current === child) slot.state = 'ready';
       if (this.latestView !== undefined) sendTo(child, { type: 'op-cluster:view', view: this.latestView });
-      this.options.logger.info({ nodeId: slot.nodeId, pid: child.pid, healthUrl: message.healthUrl, startMs: child.readyAtMs - child.startedAtMs }, 'worker ready');
+      this.options.logger.info({ nodeId: slot.nodeId, workerPid: child.pid, healthUrl: message.healthUrl, startMs: child.readyAtMs - child.startedAtMs }, 'worker ready');
       markReady();
       this.emit('change');
     }
@@ -285,7 +285,7 @@ export class Supervisor extends EventEmitter<{ change: [] }> {
     const { logger } = this.options;
     if (slot.current !== child) {
       // A drained old worker or a replacement that failed to start: the slot does not depend on it.
-      logger.info({ nodeId: slot.nodeId, pid: child.pid, ...exit }, 'worker exited');
+      logger.info({ nodeId: slot.nodeId, workerPid: child.pid, ...exit }, 'worker exited');
       return;
     }
 
@@ -293,7 +293,7 @@ export class Supervisor extends EventEmitter<{ change: [] }> {
     slot.lastExit = exit;
     if (child.expectedExit || this.stopping) {
       slot.state = 'stopped';
-      logger.info({ nodeId: slot.nodeId, pid: child.pid, ...exit }, 'worker exited');
+      logger.info({ nodeId: slot.nodeId, workerPid: child.pid, ...exit }, 'worker exited');
       this.emit('change');
       return;
     }
@@ -302,13 +302,13 @@ export class Supervisor extends EventEmitter<{ change: [] }> {
     const decision = slot.policy.onFailure(exit.atMs, readyForMs);
     if (!decision.restart) {
       slot.state = 'failed';
-      logger.error({ nodeId: slot.nodeId, pid: child.pid, ...exit, cause: decision.reason }, 'worker failed and will not be restarted; restart the manager after fixing the cause');
+      logger.error({ nodeId: slot.nodeId, workerPid: child.pid, ...exit, cause: decision.reason }, 'worker failed and will not be restarted; restart the manager after fixing the cause');
       this.emit('change');
       return;
     }
 
     slot.state = 'backoff';
-    logger.warn({ nodeId: slot.nodeId, pid: child.pid, ...exit, delayMs: decision.delayMs }, 'worker failed; restarting');
+    logger.warn({ nodeId: slot.nodeId, workerPid: child.pid, ...exit, delayMs: decision.delayMs }, 'worker failed; restarting');
     slot.restartTimer = setTimeout(() => this.restart(slot), decision.delayMs);
     this.emit('change');
   }
@@ -350,7 +350,7 @@ export class Supervisor extends EventEmitter<{ change: [] }> {
         return;
       }
       child.healthFailures += 1;
-      this.options.logger.warn({ nodeId: slot.nodeId, pid: child.pid, problem, failures: child.healthFailures }, 'worker health check failed');
+      this.options.logger.warn({ nodeId: slot.nodeId, workerPid: child.pid, problem, failures: child.healthFailures }, 'worker health check failed');
       if (child.healthFailures >= healthCheckFailures) this.kill(slot, child, `failed ${child.healthFailures} health checks in a row: ${problem}`);
     });
     await Promise.all(checks);
@@ -358,7 +358,7 @@ export class Supervisor extends EventEmitter<{ change: [] }> {
 
   private kill(slot: Slot, child: WorkerProcess, reason: string): void {
     child.killReason = reason;
-    this.options.logger.warn({ nodeId: slot.nodeId, pid: child.pid, reason }, 'killing worker');
+    this.options.logger.warn({ nodeId: slot.nodeId, workerPid: child.pid, reason }, 'killing worker');
     // SIGKILL also ends a stopped (SIGSTOP) child.
     child.worker.process.kill('SIGKILL');
   }

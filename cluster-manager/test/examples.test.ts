@@ -3,7 +3,7 @@ import { once } from 'node:events';
 import { readFile, stat, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { readDescription } from '../src/index.js';
-import { API, EXAMPLES, getStatus, httpRequest, sha256, spaceDirId, spawnManager, tempDir, waitFor } from './helpers.js';
+import { API, EXAMPLES, duplicateKeys, getStatus, httpRequest, isRunning, killWorkersOf, sha256, spaceDirId, spawnManager, tempDir, waitFor } from './helpers.js';
 
 type Tokens = Record<string, Record<string, string>>;
 
@@ -68,6 +68,45 @@ test('two-hosts example shares one provider', async (t) => {
   parent.child.kill('SIGTERM');
   const [code] = (await exited) as [number | null];
   t.is(code, 0);
+});
+
+test('up restarts a killed manager', async (t) => {
+  const dataDir = path.join(await tempDir(t, 'op-cm-restart-'), 'data');
+  const parent = await spawnManager(t, ['up', path.join(EXAMPLES, 'two-hosts.json'), '--data-dir', dataDir, '--free-ports'], 2);
+  const statusUrl = (host: string): string | undefined => [...parent.output().matchAll(new RegExp(`\\[${host}\\] status on (\\S+)/status`, 'g'))].at(-1)?.[1];
+  const before = await waitFor('host-b in the view of host-a', 15_000, async () => {
+    const report = await getStatus(statusUrl('host-a')!);
+    return report.managers.find((manager) => manager.nodeId === 'host-b' && manager.live);
+  });
+  const oldStatusUrl = statusUrl('host-b');
+
+  process.kill(before.pid!, 'SIGKILL');
+  t.teardown(() => killWorkersOf(parent.log()));
+  await waitFor('the exit to be logged', 5_000, async () => (parent.log().includes('"msg":"manager process exited unexpectedly; restarting"') ? true : undefined));
+  const exitLine = parent.log().split('\n').find((line) => line.includes('manager process exited unexpectedly'))!;
+  const exit = JSON.parse(exitLine) as Record<string, unknown>;
+  t.is(exit['managerId'], 'host-b');
+  t.is(exit['managerPid'], before.pid);
+  t.is(exit['signal'], 'SIGKILL');
+
+  const rejoined = await waitFor('host-b to rejoin', 30_000, async () => {
+    if (statusUrl('host-b') === oldStatusUrl) return undefined;
+    const report = await getStatus(statusUrl('host-a')!);
+    const manager = report.managers.find((entry) => entry.nodeId === 'host-b' && entry.live && entry.pid !== before.pid);
+    return manager !== undefined && report.cluster.readyWorkers === 4 ? manager : undefined;
+  });
+  t.true(isRunning(rejoined.pid!));
+  t.regex(parent.log(), /"managerId":"host-b","managerPid":\d+,"restarts":1,"msg":"manager process started"/);
+
+  const exited = once(parent.child, 'exit');
+  parent.child.kill('SIGTERM');
+  const [code] = (await exited) as [number | null];
+  t.is(code, 0);
+
+  // Lines of the managers, their supervisors and membership all carry the managerId binding.
+  const managerLines = parent.log().split('\n').filter((line) => line.startsWith('{') && line.includes('"managerId":'));
+  t.true(managerLines.some((line) => line.includes('"msg":"worker exited"')));
+  for (const line of managerLines) t.deepEqual(duplicateKeys(line), [], line);
 });
 
 test('repeated manager id is rejected', async (t) => {

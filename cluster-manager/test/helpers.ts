@@ -64,14 +64,47 @@ export async function spawnManager(t: ExecutionContext, args: string[], expected
 
 /** Kill the manager and the workers it logged, in case a test left them running. */
 function killTree(child: ChildProcess, log: string): void {
-  for (const match of log.matchAll(/"pid":(\d+)[^\n]*"msg":"worker starting"/g)) {
+  killWorkersOf(log);
+  if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
+}
+
+/** Kill every worker and manager process that `log` reports as started and that still runs. */
+export function killWorkersOf(log: string): void {
+  for (const match of log.matchAll(/"(?:workerPid|managerPid)":(\d+)[^\n]*"msg":"(?:worker starting|manager process started)"/g)) {
     try {
       process.kill(Number(match[1]), 'SIGKILL');
     } catch {
       // Already gone.
     }
   }
-  if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
+}
+
+/** Keys repeated at the top level of one JSON object text, e.g. a pino line with a binding logged twice. */
+export function duplicateKeys(json: string): string[] {
+  const seen = new Set<string>();
+  const repeated: string[] = [];
+  let depth = 0;
+  for (let i = 0; i < json.length; i += 1) {
+    const char = json[i];
+    if (char === '{' || char === '[') depth += 1;
+    else if (char === '}' || char === ']') depth -= 1;
+    else if (char === '"') {
+      const end = endOfString(json, i);
+      const isKey = depth === 1 && json[end + 1] === ':';
+      const key = json.slice(i + 1, end);
+      if (isKey && seen.has(key)) repeated.push(key);
+      if (isKey) seen.add(key);
+      i = end;
+    }
+  }
+  return repeated;
+}
+
+/** Index of the quote that closes the JSON string opening at `start`. */
+function endOfString(json: string, start: number): number {
+  let i = start + 1;
+  while (i < json.length && json[i] !== '"') i += json[i] === '\\' ? 2 : 1;
+  return i;
 }
 
 export async function getStatus(statusUrl: string): Promise<StatusReport> {
