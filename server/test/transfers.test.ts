@@ -234,3 +234,28 @@ test('QoS requirement through REST', async (t) => {
   t.is((await send(worker, `${API}/qos_requirements/${qid}`, { method: 'DELETE' })).status, 204);
   t.is((await send(worker, `${API}/qos_requirements/${qid}`)).status, 404);
 });
+
+test('QoS attributes follow the requirements', async (t) => {
+  const { worker } = t.context;
+  const dir = await send(worker, `${API}/data/${worker.space.dirId}/children?name=qdir&type=DIR`, { method: 'POST' });
+  const fileId = await createFile(worker, dir.json.fileId, 'f', 'qos bytes');
+  const qosOf = async (id: string): Promise<unknown> =>
+    (await send(worker, `${API}/data/${id}?attributes=aggregateQosStatus,effQosInheritancePath`)).json;
+
+  t.deepEqual(await qosOf(fileId), { aggregateQosStatus: 'fulfilled', effQosInheritancePath: 'none' });
+
+  const impossible = await send(worker, `${API}/qos_requirements`, json({ fileId: dir.json.fileId, expression: 'anyStorage', replicasNum: 3 }));
+  t.is(impossible.status, 201);
+  t.is((await send(worker, `${API}/data/${fileId}/qos/summary`)).json.status, 'impossible');
+  t.deepEqual(await qosOf(fileId), { aggregateQosStatus: 'impossible', effQosInheritancePath: 'ancestor' });
+  t.deepEqual(await qosOf(dir.json.fileId), { aggregateQosStatus: 'impossible', effQosInheritancePath: 'direct' });
+
+  const listed = await send(worker, `${API}/data/${dir.json.fileId}/children?attributes=name,aggregateQosStatus`);
+  t.deepEqual(listed.json.children, [{ name: 'f', aggregateQosStatus: 'impossible' }]);
+
+  await send(worker, `${API}/qos_requirements`, json({ fileId, expression: 'anyStorage' }));
+  t.is((await qosOf(fileId) as { effQosInheritancePath: string }).effQosInheritancePath, 'direct_and_ancestor');
+
+  await send(worker, `${API}/qos_requirements/${impossible.json.qosRequirementId}`, { method: 'DELETE' });
+  t.deepEqual(await qosOf(dir.json.fileId), { aggregateQosStatus: 'fulfilled', effQosInheritancePath: 'none' });
+});

@@ -45,6 +45,16 @@ export interface QosSummary {
   status: QosStatus;
 }
 
+/** Origin of a file's effective QoS requirements (the file, its ancestors, both or none), with Onedata's names. */
+export type QosInheritancePath = 'none' | 'direct' | 'ancestor' | 'direct_and_ancestor';
+
+/** QoS of one file as its attributes show it. */
+export interface FileQos {
+  /** Aggregate status of the effective requirements, `fulfilled` when there are none. */
+  status: QosStatus;
+  inheritancePath: QosInheritancePath;
+}
+
 export interface MatchingStorage {
   id: string;
   name: string;
@@ -148,6 +158,24 @@ export class QosService {
       requirements[doc.qosRequirementId] = await this.statusBelow(doc, fileUuid);
     }
     return { requirements, status: aggregate(Object.values(requirements)) };
+  }
+
+  /**
+   * Compute the QoS attributes of a file (`aggregateQosStatus`, `effQosInheritancePath`) without
+   * an access check: the caller has read the file's attributes as the requesting user. The
+   * status walks the subtree of a directory, so it is computed only when `withStatus` is set.
+   */
+  async fileQos(fileId: string, options: { withStatus: boolean }): Promise<FileQos> {
+    const { fileUuid, spaceId } = decodeFileId(fileId);
+    // A space without requirements, the common case in listings, needs no walk up the tree.
+    const any = await this.store.listChildren(spaceRequirementsParent(spaceId), { limit: 1 });
+    const requirements = any.length === 0 ? [] : await this.effectiveRequirements(fileUuid);
+
+    const statuses: QosStatus[] = [];
+    if (options.withStatus) {
+      for (const doc of requirements) statuses.push(await this.statusBelow(doc, fileUuid));
+    }
+    return { status: aggregate(statuses), inheritancePath: inheritancePath(requirements, fileUuid) };
   }
 
   /**
@@ -356,6 +384,15 @@ export class QosService {
   }
 }
 
+function inheritancePath(requirements: readonly QosRequirementDoc[], fileUuid: string): QosInheritancePath {
+  const direct = requirements.some((doc) => doc.fileUuid === fileUuid);
+  const inherited = requirements.some((doc) => doc.fileUuid !== fileUuid);
+  if (direct && inherited) return 'direct_and_ancestor';
+  if (direct) return 'direct';
+  return inherited ? 'ancestor' : 'none';
+}
+
+/** Combine statuses as Onedata does: impossible wins over pending, and an empty set is fulfilled. */
 function aggregate(statuses: QosStatus[]): QosStatus {
   if (statuses.includes('impossible')) return 'impossible';
   if (statuses.includes('pending')) return 'pending';

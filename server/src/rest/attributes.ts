@@ -1,4 +1,4 @@
-import { OpError, type FileAttributes, type JsonValue } from '@op-worker/core';
+import { OpError, type FileAttributes, type FileQos, type JsonValue } from '@op-worker/core';
 import { toRestAcl } from '../http/acl.js';
 
 /**
@@ -58,6 +58,8 @@ export interface ComputedAttributes {
   /** Fraction of the file's bytes held by this provider's storages, 0..1. */
   localReplicationRate?: number;
   providerId?: string;
+  /** Aggregate QoS status and inheritance path. Without it the file has no QoS requirements. */
+  qos?: FileQos;
 }
 
 export type RestAttributeName = (typeof REST_ATTRIBUTE_NAMES)[number];
@@ -144,8 +146,8 @@ export function toRestAttributes(
     effProtectionFlags: [],
     effDatasetProtectionFlags: [],
     effDatasetInheritancePath: 'none',
-    effQosInheritancePath: 'none',
-    aggregateQosStatus: 'fulfilled',
+    effQosInheritancePath: computed.qos?.inheritancePath ?? 'none',
+    aggregateQosStatus: computed.qos?.status ?? 'fulfilled',
     archiveRecallRootFileId: null,
   };
 

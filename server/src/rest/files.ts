@@ -1,5 +1,5 @@
 import type Router from '@koa/router';
-import { decodeFileId, OpError, type CreateFileRequest, type FileAttributes, type Identity, type LogicalFileSystem } from '@op-worker/core';
+import { decodeFileId, OpError, type CreateFileRequest, type FileAttributes, type Identity, type LogicalFileSystem, type QosService } from '@op-worker/core';
 import { ApiError } from '../errors.js';
 import { declaredContentLength, hasRequestBody, sendFileContent } from '../http/content.js';
 import { readJsonBody } from '../http/json-body.js';
@@ -141,7 +141,14 @@ export const downloadQuery = queryValidator<{ follow_symlinks?: boolean }>({
 const noQuery = queryValidator<Record<string, never>>({ type: 'object', additionalProperties: false });
 
 /** Register the `/lookup-file-id` and `/data/{id}...` routes (except metadata). */
-export function registerFileRoutes(router: Router<AppState>, lfs: LogicalFileSystem): void {
+/**
+ * Register the file routes. `qos` computes the QoS attributes. Without it no file has QoS
+ * requirements.
+ */
+export function registerFileRoutes(router: Router<AppState>, lfs: LogicalFileSystem, qos?: QosService): void {
+  const showAttributes = (who: Identity, file: FileAttributes, selection: AttributeSelection): Promise<Record<string, unknown>> =>
+    showFileAttributes({ lfs, qos }, who, file, selection);
+
   router.post('/lookup-file-id/{*path}', async (ctx) => {
     noQuery(ctx.query);
     const segments = decodePathSegments(rawPathAfter(ctx.path, '/lookup-file-id/'));
@@ -170,7 +177,7 @@ export function registerFileRoutes(router: Router<AppState>, lfs: LogicalFileSys
       index: options.index,
       offset: options.offset,
     });
-    const children = await Promise.all(page.children.map((child) => showAttributes(lfs, who, child, selection)));
+    const children = await Promise.all(page.children.map((child) => showAttributes(who, child, selection)));
     ctx.body = { children, isLast: page.isLast, nextPageToken: page.nextPageToken };
   });
 
@@ -187,7 +194,7 @@ export function registerFileRoutes(router: Router<AppState>, lfs: LogicalFileSys
       startAfter: options.start_after,
       prefix: options.prefix,
     });
-    const files = await Promise.all(page.files.map((file) => showAttributes(lfs, who, file, withPath(selection))));
+    const files = await Promise.all(page.files.map((file) => showAttributes(who, file, withPath(selection))));
     ctx.body = { files, inaccessiblePaths: page.inaccessiblePaths, isLast: page.isLast, nextPageToken: page.nextPageToken };
   });
 
@@ -282,7 +289,7 @@ export function registerFileRoutes(router: Router<AppState>, lfs: LogicalFileSys
     const who = identityOf(ctx);
     const file = await lfs.getAttributes(who, fileIdParam(ctx));
     const selection = parseAttributeSelection(splitNames(options.attributes), isShareScoped(file.fileId));
-    ctx.body = await showAttributes(lfs, who, file, selection);
+    ctx.body = await showAttributes(who, file, selection);
   });
 
   router.put('/data/:id', async (ctx) => {
@@ -375,8 +382,8 @@ function splitNames(names: string[] | undefined): string[] | undefined {
 }
 
 /** Map attributes to the REST shape, reading what the selection needs beyond the file's document. */
-export async function showAttributes(
-  lfs: LogicalFileSystem,
+export async function showFileAttributes(
+  { lfs, qos }: { lfs: LogicalFileSystem; qos?: QosService },
   who: Identity,
   file: FileAttributes,
   selection: AttributeSelection,
@@ -389,6 +396,10 @@ export async function showAttributes(
     const held = Math.max(0, ...distribution.storages.map((storage) => storage.blocks.reduce((sum, [, length]) => sum + length, 0)));
     computed.localReplicationRate = distribution.size === 0 ? 1 : Math.min(1, held / distribution.size);
     computed.providerId = distribution.providerId;
+  }
+  const withStatus = selection.names.includes('aggregateQosStatus');
+  if (qos && (withStatus || selection.names.includes('effQosInheritancePath'))) {
+    computed.qos = await qos.fileQos(file.fileId, { withStatus });
   }
   return toRestAttributes(file, selection, xattrs, computed);
 }

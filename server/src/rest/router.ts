@@ -55,7 +55,7 @@ export function createRestRouter(deps: RestDependencies): Router<AppState> {
 
   registerSpaceRoutes(router, deps.lfs, deps.provider);
   if (deps.importer) registerRegistrationRoute(router, deps.importer);
-  registerFileRoutes(router, deps.lfs);
+  registerFileRoutes(router, deps.lfs, deps.dataManagement?.qos);
   registerMetadataRoutes(router, deps.lfs);
   registerDistributionRoutes(router, deps.lfs);
   registerDirStatsRoutes(router, deps.lfs);
