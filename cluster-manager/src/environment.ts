@@ -1,9 +1,9 @@
 import { chmod, mkdir, readFile, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { OpError, type Core } from '@op-worker/core';
-import { loadConfig, openCore } from '@op-worker/server';
-import { Ajv } from 'ajv';
+import { loadConfig, loadPlugins, openCore } from '@op-worker/server';
 import type { Logger } from 'pino';
+import { checkAgainstStore, readDescription, storageConfig, type EnvironmentDescription } from './description.js';
 import { ClusterManager } from './manager.js';
 import { ManagerProcesses } from './manager-processes.js';
 import { runManager } from './run-manager.js';
@@ -15,94 +15,9 @@ import { runManager } from './run-manager.js';
  * manager starts its workers. Tokens are written to `<dataDir>/tokens.json` (mode 0600), by user name
  * and token name, and reused on the next run while they verify.
  */
-export interface EnvironmentDescription {
-  provider?: { id?: string; name?: string };
-  /** Data folder shared by every manager and worker, relative to the description file. */
-  dataDir: string;
-  host?: string;
-  /** Storage plugin packages the workers load; by default the built-in ones the storages use. */
-  plugins?: string[];
-  /** Lifetime of the leader lease and of membership records, in milliseconds. */
-  leaseTtlMs?: number;
-  managers: Array<{ id: string; workers: number; port?: number; statusPort?: number }>;
-  users?: Array<{ name: string; admin?: boolean; tokens?: string[] }>;
-  storages?: Array<{ name: string; type: string; config: Record<string, unknown>; imported?: boolean }>;
-  spaces?: Array<{ name: string; owner: string; members?: string[]; supports?: Array<{ storage: string; size?: number }> }>;
-}
 
+/** File of the data folder with the issued tokens. */
 export const TOKENS_FILE = 'tokens.json';
-
-const NAME = { type: 'string', minLength: 1, maxLength: 128 } as const;
-const DESCRIPTION_SCHEMA = {
-  type: 'object',
-  required: ['dataDir', 'managers'],
-  additionalProperties: false,
-  properties: {
-    $comment: { type: 'string' },
-    provider: { type: 'object', additionalProperties: false, properties: { id: NAME, name: NAME } },
-    dataDir: NAME,
-    host: NAME,
-    plugins: { type: 'array', items: NAME },
-    leaseTtlMs: { type: 'integer', minimum: 300 },
-    managers: {
-      type: 'array',
-      minItems: 1,
-      items: {
-        type: 'object',
-        required: ['id', 'workers'],
-        additionalProperties: false,
-        properties: {
-          id: { type: 'string', pattern: '^[A-Za-z0-9._-]{1,64}$' },
-          workers: { type: 'integer', minimum: 1, maximum: 64 },
-          port: { type: 'integer', minimum: 0, maximum: 65535 },
-          statusPort: { type: 'integer', minimum: 0, maximum: 65535 },
-        },
-      },
-    },
-    users: {
-      type: 'array',
-      items: {
-        type: 'object',
-        required: ['name'],
-        additionalProperties: false,
-        properties: { name: NAME, admin: { type: 'boolean' }, tokens: { type: 'array', items: NAME } },
-      },
-    },
-    storages: {
-      type: 'array',
-      items: {
-        type: 'object',
-        required: ['name', 'type', 'config'],
-        additionalProperties: false,
-        properties: { name: NAME, type: NAME, config: { type: 'object' }, imported: { type: 'boolean' } },
-      },
-    },
-    spaces: {
-      type: 'array',
-      items: {
-        type: 'object',
-        required: ['name', 'owner'],
-        additionalProperties: false,
-        properties: {
-          name: NAME,
-          owner: NAME,
-          members: { type: 'array', items: NAME },
-          supports: {
-            type: 'array',
-            items: {
-              type: 'object',
-              required: ['storage'],
-              additionalProperties: false,
-              properties: { storage: NAME, size: { type: 'integer', minimum: 0 } },
-            },
-          },
-        },
-      },
-    },
-  },
-} as const;
-
-const validateDescription = new Ajv({ allErrors: false, strict: false }).compile<EnvironmentDescription>(DESCRIPTION_SCHEMA);
 
 const BUILT_IN_PLUGINS: Record<string, string> = {
   posix: '@op-worker/plugin-posix',
@@ -125,25 +40,12 @@ export interface RunEnvironmentOptions {
   logger: Logger;
 }
 
-/** Read and validate a description; the error names the file, the JSON path and the problem. */
-export async function readDescription(file: string): Promise<EnvironmentDescription> {
-  const value = JSON.parse(await readFile(file, 'utf8')) as unknown;
-  if (!validateDescription(value)) {
-    const error = validateDescription.errors?.[0];
-    throw new Error(`invalid environment description ${file}: ${error?.instancePath || '/'} ${error?.message ?? 'is invalid'}`);
-  }
-  // A repeated id would make every `up --only <id>` child start all of its namesakes again, without end.
-  const duplicate = value.managers.find((manager, index) => value.managers.findIndex((other) => other.id === manager.id) !== index);
-  if (duplicate !== undefined) throw new Error(`invalid environment description ${file}: /managers lists the id "${duplicate.id}" twice; give each manager its own id`);
-  return value;
-}
-
 export async function runEnvironment(options: RunEnvironmentOptions): Promise<void> {
   const description = await readDescription(options.file);
   const dataDir = path.resolve(options.dataDir ?? path.resolve(path.dirname(options.file), description.dataDir));
   const workerEnv = workerEnvironment(description);
 
-  if (options.setup !== false) await setUpProvider(description, dataDir, workerEnv, options.logger);
+  if (options.setup !== false) await setUpProvider(options.file, description, dataDir, workerEnv, options.logger);
 
   const selected = options.only === undefined ? description.managers : description.managers.filter((manager) => manager.id === options.only);
   if (selected.length === 0) throw new Error(`manager "${options.only}" is not in ${options.file}; it lists ${description.managers.map((m) => m.id).join(', ')}`);
@@ -181,11 +83,17 @@ function workerEnvironment(description: EnvironmentDescription): Record<string, 
   return env;
 }
 
-/** Create what the description lists and the store lacks; running it again changes nothing. */
-async function setUpProvider(description: EnvironmentDescription, dataDir: string, workerEnv: Record<string, string>, logger: Logger): Promise<void> {
+/**
+ * Create what the description lists and the store lacks; running it again changes
+ * nothing. Every reference and storage option is checked first, so a bad description
+ * creates nothing.
+ */
+async function setUpProvider(file: string, description: EnvironmentDescription, dataDir: string, workerEnv: Record<string, string>, logger: Logger): Promise<void> {
   const config = await loadConfig({ env: { ...process.env, ...workerEnv }, overrides: { dataDir } });
   const core = await openCore(config, logger);
   try {
+    await checkAgainstStore(file, description, core, await loadPlugins(config.plugins), dataDir);
+
     await createUsers(core, description);
     await createStorages(core, description, dataDir);
     await createSpaces(core, description);
@@ -202,16 +110,17 @@ async function createUsers(core: Core, description: EnvironmentDescription): Pro
   }
 }
 
-/** A relative POSIX `mountPoint` is resolved against the data folder and created. */
+/**
+ * Add the storages the store lacks; a relative POSIX `mountPoint` is resolved against the
+ * data folder and created. NOTE: adding a storage also verifies that it is reachable, so an
+ * unreachable storage still fails here, after the storages before it were added.
+ */
 async function createStorages(core: Core, description: EnvironmentDescription, dataDir: string): Promise<void> {
   const existing = new Set((await core.storages.list()).map((storage) => storage.name));
   for (const storage of description.storages ?? []) {
     if (existing.has(storage.name)) continue;
-    const config = { ...storage.config };
-    if (storage.type === 'posix' && typeof config['mountPoint'] === 'string') {
-      config['mountPoint'] = path.resolve(dataDir, config['mountPoint']);
-      await mkdir(config['mountPoint'] as string, { recursive: true, mode: 0o700 });
-    }
+    const config = storageConfig(storage, dataDir);
+    if (storage.type === 'posix' && typeof config['mountPoint'] === 'string') await mkdir(config['mountPoint'], { recursive: true, mode: 0o700 });
     await core.storages.add({ name: storage.name, type: storage.type, config, importedStorage: storage.imported ?? false });
   }
 }
@@ -233,7 +142,8 @@ async function createSpaces(core: Core, description: EnvironmentDescription): Pr
 
     for (const support of entry.supports ?? []) {
       const storage = storages.find((record) => record.name === support.storage);
-      if (storage === undefined) throw new Error(`space "${entry.name}" names storage "${support.storage}", which the description does not list`);
+      // checkAgainstStore has found every support's storage.
+      if (storage === undefined) throw new Error(`space "${entry.name}" names storage "${support.storage}", which is not in the store`);
       if (!space.storageIds.includes(storage.storageId)) space = await core.spaces.support({ spaceId: space.spaceId, storageId: storage.storageId, size: support.size });
     }
   }

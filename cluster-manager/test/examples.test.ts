@@ -115,5 +115,5 @@ test('repeated manager id is rejected', async (t) => {
   await writeFile(file, JSON.stringify({ dataDir: 'data', managers: [{ id: 'm', workers: 1 }, { id: 'm', workers: 1 }] }));
 
   const error = await t.throwsAsync(readDescription(file));
-  t.regex(error?.message ?? '', /\/managers lists the id "m" twice/);
+  t.regex(error?.message ?? '', /\/managers\/1\/id: "m" is listed twice/);
 });
