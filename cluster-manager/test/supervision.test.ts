@@ -3,6 +3,7 @@ import path from 'node:path';
 import { Readable } from 'node:stream';
 import { once } from 'node:events';
 import { request } from 'node:http';
+import net from 'node:net';
 import {
   API,
   adminToken,
@@ -78,8 +79,14 @@ test('SIGSTOPped worker is replaced', async (t) => {
   const dataDir = path.join(await tempDir(t, 'op-cm-stop-'), 'data');
   const manager = await spawnManager(t, startArgs(dataDir, 2, ['--heartbeat-interval', '250', '--heartbeat-timeout', '2000']));
   const victim = (await getStatus(manager.statusUrl)).workers[0]!;
+  // Connections opened one after another alternate between the workers (round robin), so some belong to the victim.
+  const port = Number(new URL(manager.url).port);
+  const sockets: net.Socket[] = [];
+  t.teardown(() => sockets.forEach((socket) => socket.destroy()));
+  for (let i = 0; i < 4; i += 1) sockets.push(await keptAliveSocket(port));
 
   process.kill(victim.pid!, 'SIGSTOP');
+  const outcomes = sockets.map((socket) => nextOutcome(socket));
   t.teardown(() => {
     if (isRunning(victim.pid!)) process.kill(victim.pid!, 'SIGKILL');
   });
@@ -94,7 +101,33 @@ test('SIGSTOPped worker is replaced', async (t) => {
   t.regex(manager.log(), /"msg":"killing worker"/);
   const health = await httpRequest('GET', `${manager.url}/health`, {});
   t.is(health.status, 200);
+
+  // The kill closes the victim's connections, so none of them waits for a client timeout.
+  const settled = await Promise.all(outcomes);
+  t.true(settled.includes('answered'), settled.join(', '));
+  t.true(settled.some((outcome) => outcome !== 'answered'), settled.join(', '));
+  for (const outcome of settled) t.regex(outcome, /^(answered|ECONNRESET|closed)$/);
 });
+
+/** Open a connection and read one response on it, so that a worker keeps it open. */
+async function keptAliveSocket(port: number): Promise<net.Socket> {
+  const socket = net.connect(port, '127.0.0.1');
+  await once(socket, 'connect');
+  const answered = once(socket, 'data');
+  socket.write('GET /health HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n');
+  await answered;
+  return socket;
+}
+
+/** Send one more request and return how it ended: a response, a reset or a close. */
+function nextOutcome(socket: net.Socket): Promise<string> {
+  return new Promise((resolve) => {
+    socket.once('data', () => resolve('answered'));
+    socket.once('error', (error: NodeJS.ErrnoException) => resolve(error.code ?? error.message));
+    socket.once('close', () => resolve('closed'));
+    socket.write('GET /health HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n');
+  });
+}
 
 test('rolling restart under load fails nothing', async (t) => {
   const dataDir = path.join(await tempDir(t, 'op-cm-roll-'), 'data');
