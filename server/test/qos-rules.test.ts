@@ -78,6 +78,10 @@ test('admin rules: add, dry run, apply, remove', async (t) => {
   t.is(applied.status, 202);
   const deadline = Date.now() + 20_000;
   while ((await worker.core.jobs.get(applied.json.jobId))?.state !== 'completed' && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 25));
+  const job = await send(worker, `${ADMIN}/provider/rules/jobs/${applied.json.jobId}`);
+  t.is(job.status, 200);
+  t.like(job.json, { jobId: applied.json.jobId, ruleId, state: 'completed', lastPath: 'keep.txt' });
+  t.is((await send(worker, `${ADMIN}/provider/rules/jobs/nope`)).status, 404);
   const xattrs = await send(worker, `${API}/data/${logs}/metadata/xattrs`);
   t.is(xattrs.json.retention, '30d');
 
@@ -107,4 +111,34 @@ test('admin rules: invalid bodies', async (t) => {
   const user = await worker.core.users.create({ name: 'plain', isAdmin: false });
   const token = (await worker.core.tokens.create(user.id)).token;
   t.is((await send(worker, `${ADMIN}/provider/spaces/${spaceId}/rules`, { token })).status, 403);
+});
+
+test('admin rules: rejections name the reason', async (t) => {
+  const worker = t.context;
+  const spaceId = worker.space.spaceId;
+  const storageId = worker.space.storageIds[0] as string;
+  const cases: Array<[unknown, string, RegExp]> = [
+    [{ name: 'x', match: { pathGlob: '*' }, action: { type: 'explode' } }, 'badValue', /unknown action type "explode"/],
+    [{ name: 'x', match: { pathGlob: '*' }, action: { type: 'setMetadata', xattrs: {} } }, 'badValue', /setMetadata action needs at least one extended attribute in "xattrs"/],
+    [{ name: 'x', match: { pathGlob: '*' }, action: { type: 'setMetadata' } }, 'missingRequiredValue', /invalid setMetadata action: missing body field "xattrs"/],
+    [{ name: 'x', match: { pathGlob: '*' }, action: { type: 'evict', storageId: 'no-such-storage' } }, 'spaceNotSupportedBy', /"no-such-storage"/],
+    [{ name: 'x', match: { pathGlob: '*' }, action: { type: 'migrate', fromStorageId: storageId, toStorageId: 'elsewhere' } }, 'spaceNotSupportedBy', /"elsewhere"/],
+    [{ name: 'x', match: { pathGlob: '*' }, action: { type: 'migrate', fromStorageId: storageId, toStorageId: storageId } }, 'badValue', /two different storages/],
+    [{ name: 'x', match: {}, action: { type: 'delete' } }, 'badValue', /matchAll/],
+    [{ name: 'x', match: { matchAll: true, minSize: 1 }, action: { type: 'delete' } }, 'badValue', /takes no other condition/],
+    [{ name: 'x', match: { pathGlob: '/logs/*.log' }, action: { type: 'delete' } }, 'badValue', /Write "logs\/\*\.log"/],
+    [{ name: 'x', match: { minSize: 10, maxSize: 5 }, action: { type: 'delete' } }, 'badValue', /larger than match.maxSize/],
+    [{ name: 'x'.repeat(257), match: { pathGlob: '*' }, action: { type: 'delete' } }, 'badValue', /name/],
+  ];
+  for (const [body, id, message] of cases) {
+    const response = await send(worker, `${ADMIN}/provider/spaces/${spaceId}/rules`, json(body));
+    t.is(response.status, 400, JSON.stringify(body).slice(0, 200));
+    t.is(response.json.error.id, id, JSON.stringify(body).slice(0, 200));
+    t.regex(response.json.error.description, message);
+  }
+
+  const deleteAll = await send(worker, `${ADMIN}/provider/spaces/${spaceId}/rules`, json({ name: 'wipe', match: { matchAll: true }, action: { type: 'delete' } }));
+  t.is(deleteAll.status, 201);
+  const longName = await send(worker, `${ADMIN}/provider/spaces/${spaceId}/rules`, json({ name: 'x'.repeat(256), match: {}, action: { type: 'evict', storageId } }));
+  t.is(longName.status, 201);
 });

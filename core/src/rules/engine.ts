@@ -6,13 +6,23 @@ import type { DataEvents, EventBus } from '../events/bus.js';
 import { decodeFileId, encodeFileId } from '../ids/file-id.js';
 import { newJobId, type JobContext, type JobRunner } from '../jobs/runner.js';
 import type { LogicalFileSystem } from '../lfs/api.js';
-import type { FileAttributes, Identity, JsonValue } from '../lfs/types.js';
+import type { FileAttributes, Identity, JsonValue, SpaceInfo } from '../lfs/types.js';
 import type { MetadataStore } from '../metadata/store.js';
 import { parseQosExpression } from '../qos/expression.js';
 import type { QosService } from '../qos/service.js';
 import type { Clock } from '../tokens.js';
 import type { ReplicaEngine } from '../transfers/replicas.js';
-import { RULE_COLLECTION, spaceRulesParent, type AddRuleRequest, type RuleDoc, type RuleMatch, type RuleMatchResult } from './model.js';
+import {
+  MAX_RULE_NAME_LENGTH,
+  RULE_COLLECTION,
+  spaceRulesParent,
+  type AddRuleRequest,
+  type RuleAction,
+  type RuleDoc,
+  type RuleJobView,
+  type RuleMatch,
+  type RuleMatchResult,
+} from './model.js';
 
 /** Rules act for the provider: this identity passes the file system's access checks as an administrator. */
 const RULES_IDENTITY: Identity = { userId: 'op-worker-rules', isAdmin: true };
@@ -45,7 +55,8 @@ export class RuleEngine {
 
   async add(request: AddRuleRequest): Promise<RuleDoc> {
     validateRule(request);
-    await this.lfs.getSpace(RULES_IDENTITY, request.spaceId);
+    const space = await this.lfs.getSpace(RULES_IDENTITY, request.spaceId);
+    checkActionStorages(request.action, space);
     const ruleId = newJobId(this.clock.now());
     const doc: RuleDoc = { ruleId, name: request.name, spaceId: request.spaceId, match: request.match, action: request.action, trigger: request.trigger ?? 'manual', createdMs: this.clock.now() };
     await this.store.create(RULE_COLLECTION, ruleId, doc);
@@ -88,6 +99,18 @@ export class RuleEngine {
     await this.get(ruleId);
     const job = await this.jobs.enqueue(APPLY_JOB, { ruleId });
     return job.jobId;
+  }
+
+  /** Read a run that `apply` started. A job id of another kind is not found. */
+  async job(jobId: string): Promise<RuleJobView> {
+    const job = await this.jobs.get<{ ruleId: string; fileId?: string }, { afterPath?: string }>(jobId);
+    if (!job || job.kind !== APPLY_JOB) throw OpError.notFound(`rule job "${jobId}"`, { jobId });
+
+    const view: RuleJobView = { jobId, ruleId: job.params.ruleId, state: job.state, createdMs: job.createdMs };
+    if (job.progress?.afterPath !== undefined) view.lastPath = job.progress.afterPath;
+    if (job.error !== undefined) view.error = job.error;
+    if (job.finishedMs !== undefined) view.finishedMs = job.finishedMs;
+    return view;
   }
 
   private async runApply({ job, signal, saveProgress }: JobContext<{ ruleId: string; fileId?: string }, { afterPath?: string }>): Promise<void> {
@@ -195,20 +218,70 @@ function relativeTo(logicalPath: string): string {
   return logicalPath.split('/').slice(2).join('/');
 }
 
+/** Check a rule on its own, before its space is read. */
 function validateRule(request: AddRuleRequest): void {
-  if (request.name.length === 0) throw OpError.badValue('name', 'a rule needs a non-empty name');
-  const { match, action } = request;
+  checkName(request.name);
+  checkMatch(request.match, request.action);
+  if (request.action.type === 'migrate' && request.action.fromStorageId === request.action.toStorageId) {
+    throw OpError.badValue('action.toStorageId', `a migrate action needs two different storages, got "${request.action.toStorageId}" for both`);
+  }
+  if (request.action.type === 'setMetadata' && Object.keys(request.action.xattrs).length === 0) {
+    throw OpError.badValue('action.xattrs', 'a setMetadata action needs at least one extended attribute in "xattrs"');
+  }
+  if (request.action.type === 'replicate') parseQosExpression(request.action.expression);
+}
+
+function checkName(name: string): void {
+  if (name.length === 0) throw OpError.badValue('name', 'a rule needs a non-empty name');
+  if (name.length > MAX_RULE_NAME_LENGTH) {
+    throw OpError.badValue('name', `a rule name has at most ${MAX_RULE_NAME_LENGTH} characters, got ${name.length}`);
+  }
+}
+
+function checkMatch(match: RuleMatch, action: RuleAction): void {
   for (const key of ['minSize', 'maxSize', 'modifiedOlderThanSeconds', 'accessedOlderThanSeconds'] as const) {
     const value = match[key];
     if (value !== undefined && (!Number.isSafeInteger(value) || value < 0)) {
       throw OpError.badValue(`match.${key}`, `match.${key} must be a non-negative integer, got ${String(value)}`);
     }
   }
+  if (match.minSize !== undefined && match.maxSize !== undefined && match.minSize > match.maxSize) {
+    throw OpError.badValue('match.minSize', `match.minSize (${match.minSize}) is larger than match.maxSize (${match.maxSize}), so no file could match`);
+  }
+
   for (const key of ['pathGlob', 'namePattern'] as const) {
     const glob = match[key];
     if (glob !== undefined) checkGlob(`match.${key}`, glob);
   }
-  if (action.type === 'replicate') parseQosExpression(action.expression);
+  if (match.pathGlob?.startsWith('/')) {
+    const suggestion = match.pathGlob.replace(/^\/+/, '');
+    throw OpError.badValue('match.pathGlob', `match.pathGlob is relative to the space root, so it matches nothing with a leading "/". Write "${suggestion}"`);
+  }
+
+  const conditions = Object.keys(match).filter((key) => key !== 'matchAll');
+  if (match.matchAll === true && conditions.length > 0) {
+    throw OpError.badValue('match.matchAll', `match.matchAll selects every file, so it takes no other condition. Remove it or ${conditions.join(', ')}`);
+  }
+  if (action.type === 'delete' && conditions.length === 0 && match.matchAll !== true) {
+    throw OpError.badValue('match', 'a delete rule needs at least one match condition. Set match.matchAll to true to delete every file of the space');
+  }
+}
+
+/** Reject storage ids in an action that do not support the rule's space, as a transfer does. */
+function checkActionStorages(action: RuleAction, space: SpaceInfo): void {
+  const named: Array<[string, string]> =
+    action.type === 'evict' ? [['action.storageId', action.storageId]]
+    : action.type === 'migrate' ? [['action.fromStorageId', action.fromStorageId], ['action.toStorageId', action.toStorageId]]
+    : [];
+  for (const [key, storageId] of named) {
+    if (space.storageIds.includes(storageId)) continue;
+    throw new OpError('badValue', `space "${space.name}" is not supported by storage "${storageId}". Give in ${key} a storage id that supports it`, {
+      key,
+      errorId: 'spaceNotSupportedBy',
+      spaceId: space.spaceId,
+      storageId,
+    });
+  }
 }
 
 /** Compile a glob when its rule is added, so that a glob minimatch rejects is a 400 there instead of a 500 in every dry run or run. */

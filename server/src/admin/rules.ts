@@ -1,7 +1,7 @@
 import type Router from '@koa/router';
-import type { AddRuleRequest, RuleEngine } from '@op-worker/core';
+import { MAX_RULE_NAME_LENGTH, OpError, type AddRuleRequest, type RuleAction, type RuleEngine } from '@op-worker/core';
 import { readJsonBody } from '../http/json-body.js';
-import { bodyValidator } from '../http/validate.js';
+import { bodyValidator, type Validator } from '../http/validate.js';
 import { rethrowWithErrorId } from '../rest/qos.js';
 import type { AppState } from '../state.js';
 
@@ -10,6 +10,7 @@ const jsonValue = {};
 const matchSchema = {
   type: 'object',
   properties: {
+    matchAll: { type: 'boolean' },
     pathGlob: { type: 'string', minLength: 1 },
     namePattern: { type: 'string', minLength: 1 },
     minSize: { type: 'integer', minimum: 0 },
@@ -26,28 +27,30 @@ const matchSchema = {
   additionalProperties: false,
 };
 
-const actionSchema = {
-  type: 'object',
-  required: ['type'],
-  oneOf: [
-    { properties: { type: { const: 'replicate' }, expression: { type: 'string' } }, required: ['expression'], additionalProperties: false },
-    { properties: { type: { const: 'evict' }, storageId: { type: 'string', minLength: 1 } }, required: ['storageId'], additionalProperties: false },
-    {
-      properties: { type: { const: 'migrate' }, fromStorageId: { type: 'string', minLength: 1 }, toStorageId: { type: 'string', minLength: 1 } },
-      required: ['fromStorageId', 'toStorageId'],
-      additionalProperties: false,
-    },
-    { properties: { type: { const: 'delete' } }, additionalProperties: false },
-    { properties: { type: { const: 'setMetadata' }, xattrs: { type: 'object', minProperties: 1 } }, required: ['xattrs'], additionalProperties: false },
-  ],
+/** Schema of each action type. A body is checked against the one its `type` names. */
+const ACTION_SCHEMAS: Record<RuleAction['type'], object> = {
+  replicate: { type: 'object', properties: { type: {}, expression: { type: 'string' } }, required: ['expression'], additionalProperties: false },
+  evict: { type: 'object', properties: { type: {}, storageId: { type: 'string', minLength: 1 } }, required: ['storageId'], additionalProperties: false },
+  migrate: {
+    type: 'object',
+    properties: { type: {}, fromStorageId: { type: 'string', minLength: 1 }, toStorageId: { type: 'string', minLength: 1 } },
+    required: ['fromStorageId', 'toStorageId'],
+    additionalProperties: false,
+  },
+  delete: { type: 'object', properties: { type: {} }, additionalProperties: false },
+  setMetadata: { type: 'object', properties: { type: {}, xattrs: { type: 'object' } }, required: ['xattrs'], additionalProperties: false },
 };
 
-export const addRuleBody = bodyValidator<Omit<AddRuleRequest, 'spaceId'>>({
+const ACTION_VALIDATORS = new Map<string, Validator<RuleAction>>(
+  Object.entries(ACTION_SCHEMAS).map(([type, schema]) => [type, bodyValidator<RuleAction>(schema)]),
+);
+
+const ruleEnvelope = bodyValidator<Omit<AddRuleRequest, 'spaceId'>>({
   type: 'object',
   properties: {
-    name: { type: 'string', minLength: 1 },
+    name: { type: 'string', minLength: 1, maxLength: MAX_RULE_NAME_LENGTH },
     match: matchSchema,
-    action: actionSchema,
+    action: { type: 'object', properties: { type: { type: 'string' } }, required: ['type'] },
     trigger: { type: 'string', enum: ['change', 'manual'], default: 'manual' },
   },
   required: ['name', 'match', 'action'],
@@ -55,10 +58,33 @@ export const addRuleBody = bodyValidator<Omit<AddRuleRequest, 'spaceId'>>({
 });
 
 /**
+ * Check the body of a new rule. The action is checked against the schema of its `type`, so an
+ * error names the field that action lacks, or the unknown type.
+ */
+export function addRuleBody(value: unknown): Omit<AddRuleRequest, 'spaceId'> {
+  const body = ruleEnvelope(value);
+  const type = body.action.type;
+  const validate = ACTION_VALIDATORS.get(type);
+  if (validate === undefined) {
+    throw OpError.badValue('action.type', `unknown action type "${type}". Known types: ${[...ACTION_VALIDATORS.keys()].join(', ')}`);
+  }
+
+  try {
+    validate(body.action);
+  } catch (error) {
+    if (!OpError.is(error)) throw error;
+    const key = typeof error.details['key'] === 'string' ? `action.${error.details['key']}` : 'action';
+    throw new OpError(error.kind, `invalid ${type} action: ${error.message}`, { ...error.details, key });
+  }
+  return body;
+}
+
+/**
  * Register the routes of administrator rules, an extension that Onepanel does not have.
  * Rules of a space are listed and added under `/provider/spaces/{id}/rules`. One rule is
  * read, deleted, tried with `dry_run` (the files it would touch) and run with `apply` (a
- * background job) under `/provider/rules/{ruleId}`.
+ * background job) under `/provider/rules/{ruleId}`. The job that `apply` returns is read
+ * at `/provider/rules/jobs/{jobId}`.
  */
 export function registerRuleRoutes(router: Router<AppState>, rules: RuleEngine): void {
   router.get('/provider/spaces/:id/rules', async (ctx) => {
@@ -71,6 +97,10 @@ export function registerRuleRoutes(router: Router<AppState>, rules: RuleEngine):
     ctx.state.log.info({ ruleId: rule.ruleId, spaceId: rule.spaceId }, 'rule added through the admin API');
     ctx.status = 201;
     ctx.body = rule;
+  });
+
+  router.get('/provider/rules/jobs/:jobId', async (ctx) => {
+    ctx.body = await rules.job(ctx.params['jobId'] ?? '');
   });
 
   router.get('/provider/rules/:ruleId', async (ctx) => {
