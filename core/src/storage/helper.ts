@@ -150,6 +150,7 @@ export type StorageConfig = Record<string, string | number | boolean>;
 export interface StorageHelperContext {
   /** Id of the storage this helper serves, for logs and error context. */
   storageId: string;
+  /** Logger already bound to `storageId` and the storage type, so log lines need not repeat them. */
   logger: Logger;
 }
 

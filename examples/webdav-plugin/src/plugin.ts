@@ -52,7 +52,7 @@ export function webdavCapabilities(settings: Pick<WebdavSettings, 'rangeWriteSup
 export async function createWebdavHelper(config: StorageConfig, context: StorageHelperContext): Promise<WebdavHelper> {
   const settings = parseWebdavSettings(config);
   const helper = new WebdavHelper(settings, context.logger.child({ storageId: context.storageId, endpoint: settings.endpoint.href }));
-  context.logger.info({ storageId: context.storageId, endpoint: settings.endpoint.href, credentialsType: settings.credentialsType }, 'WebDAV helper created');
+  context.logger.info({ endpoint: settings.endpoint.href, credentialsType: settings.credentialsType }, 'WebDAV helper created');
   return helper;
 }
 

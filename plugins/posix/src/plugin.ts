@@ -56,7 +56,7 @@ export function posixCapabilities(config: StorageConfig): Capabilities {
 export async function createPosixHelper(config: StorageConfig, context: StorageHelperContext): Promise<StorageHelper> {
   const settings = parseSettings(config);
   const root = await PosixRoot.open(settings.mountPoint);
-  context.logger.info({ storageId: context.storageId, mountPoint: root.directory }, 'POSIX storage helper created');
+  context.logger.info({ mountPoint: root.directory }, 'POSIX storage helper created');
   return new PosixHelper(root, settings, posixCapabilities(config));
 }
 
