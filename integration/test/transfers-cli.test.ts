@@ -35,16 +35,20 @@ test('transfer watch follows a replication on the worker binary', async (t) => {
 
   const watched = await runCli(dataDir, 'transfer', 'watch', transferId);
   t.is(watched.code, 0, watched.stderr);
-  const record = JSON.parse(watched.stdout) as { replicationStatus: string; bytesReplicated: number; bytesToReplicate: number };
-  t.is(record.replicationStatus, 'completed');
-  t.is(record.bytesReplicated, content.length);
-  t.is(record.bytesToReplicate, content.length);
+  const record = JSON.parse(watched.stdout) as Record<string, unknown>;
+  t.is(record['transferId'], transferId);
+  t.is(record['transferStatus'], 'completed', 'the REST shape of the transfer');
+  t.is(record['replicationStatus'], 'completed');
+  t.is(record['bytesReplicated'], content.length);
+  t.false('jobId' in record, 'no internal fields');
+  t.false('bucketKey' in record, 'no internal fields');
   t.regex(watched.stderr, /completed .*100%/, 'the progress bar ends at 100%');
 
   const distribution = (await send(worker, `${REST}/data/${fileId}/distribution`)).json();
   const perStorage = Object.values(distribution.distributionPerProvider)[0] as { distributionPerStorage: Record<string, { blocks: number[][] }> };
   t.deepEqual(perStorage.distributionPerStorage[storage.storageId]?.blocks, [[0, content.length]]);
 
-  const shown = await cliJson<{ transferId: string }>(dataDir, 'transfer', 'show', transferId);
+  const shown = await cliJson<{ transferId: string; transferStatus: string }>(dataDir, 'transfer', 'show', transferId);
   t.is(shown.transferId, transferId);
+  t.is(shown.transferStatus, 'completed');
 });

@@ -2,6 +2,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import cliProgress from 'cli-progress';
 import type { Command } from 'commander';
 import { transferStatus, type Core, type Identity, type TransferDoc } from '@op-worker/core';
+import { toRestTransfer } from './rest/transfers.js';
 
 type WithCommonOptions = (command: Command) => Command;
 type WithCore = (options: { dataDir?: string; config?: string }, action: (core: Core) => Promise<unknown>) => Promise<void>;
@@ -17,12 +18,21 @@ export function registerTransferCommands(program: Command, withCommonOptions: Wi
   const transfer = program.command('transfer').description('inspect transfers');
 
   withCommonOptions(transfer.command('show <id>'))
-    .description('print a transfer record as JSON')
-    .action((id: string, options: { dataDir?: string; config?: string }) => withCore(options, (core) => core.transfers.get(CLI_IDENTITY, id)));
+    .description('print a transfer as JSON, as GET /transfers/{id} shows it, with its transferId')
+    .action((id: string, options: { dataDir?: string; config?: string }) =>
+      withCore(options, async (core) => restTransfer(core, await core.transfers.get(CLI_IDENTITY, id))),
+    );
 
   withCommonOptions(transfer.command('watch <id>'))
-    .description('show a live progress bar (bytes, rate, ETA) until the transfer ends, then print its record')
-    .action((id: string, options: { dataDir?: string; config?: string }) => withCore(options, (core) => watchTransfer(core, id)));
+    .description('show a live progress bar (bytes, rate, ETA) until the transfer ends, then print it as `transfer show` does')
+    .action((id: string, options: { dataDir?: string; config?: string }) =>
+      withCore(options, async (core) => restTransfer(core, await watchTransfer(core, id))),
+    );
+}
+
+/** Map a transfer to the REST API's shape, with its id, which that shape leaves to the URL. */
+async function restTransfer(core: Core, doc: TransferDoc): Promise<Record<string, unknown>> {
+  return { transferId: doc.transferId, ...toRestTransfer(doc, await core.transfers.effective(doc)) };
 }
 
 /**

@@ -160,6 +160,8 @@ test('transfer requests are validated', async (t) => {
     [{ type: 'teleport', dataSourceType: 'file', fileId, replicatingProviderId: first }, 400, 'badValue'],
     [{ type: 'replication', dataSourceType: 'file', fileId, replicatingProviderId: 'unknown-storage' }, 400, 'spaceNotSupportedBy'],
     [{ type: 'migration', dataSourceType: 'file', fileId, replicatingProviderId: first, evictingProviderId: first }, 400, 'badValue'],
+    [{ type: 'replication', dataSourceType: 'file', fileId, replicatingProviderId: first, evictingProviderId: first }, 400, 'badValue'],
+    [{ type: 'eviction', dataSourceType: 'file', fileId, replicatingProviderId: first, evictingProviderId: first }, 400, 'badValue'],
     [{ type: 'replication', dataSourceType: 'view', spaceId: worker.space.spaceId, viewName: 'v', replicatingProviderId: first }, 501, 'notImplemented'],
     [{ type: 'replication', dataSourceType: 'file', fileId, replicatingProviderId: first, callback: 'file:///etc/passwd' }, 400, 'badValue'],
     [{ type: 'replication', dataSourceType: 'file', fileId, replicatingProviderId: first, callback: `http://127.0.0.1/${'a'.repeat(5000)}` }, 400, 'badValue'],
@@ -169,6 +171,8 @@ test('transfer requests are validated', async (t) => {
     t.is(response.status, status, JSON.stringify(body));
     t.is(response.json.error.id, id, JSON.stringify(body));
   }
+  const replicationWithEvicting = await send(worker, `${API}/transfers`, json({ type: 'replication', dataSourceType: 'file', fileId, replicatingProviderId: first, evictingProviderId: first }));
+  t.is(replicationWithEvicting.json.error.details.key, 'evictingProviderId');
   t.is((await send(worker, `${API}/transfers/nope`)).status, 404);
   t.is((await send(worker, `${API}/spaces/${worker.space.spaceId}/transfers?state=later`)).status, 400);
 });

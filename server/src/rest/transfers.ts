@@ -1,5 +1,5 @@
 import type Router from '@koa/router';
-import { transferStatus, type SpacePrivilege, type TransferBucket, type TransferDoc, type TransferService } from '@op-worker/core';
+import { OpError, transferStatus, type SpacePrivilege, type TransferBucket, type TransferDoc, type TransferService } from '@op-worker/core';
 import { ApiError } from '../errors.js';
 import { readJsonBody } from '../http/json-body.js';
 import { bodyValidator, queryValidator } from '../http/validate.js';
@@ -57,6 +57,13 @@ export const listTransfersQuery = queryValidator<ListTransfersQuery>({
 
 const noQuery = queryValidator<Record<string, never>>({ type: 'object', additionalProperties: false });
 
+/** Storage fields that each transfer type does not use. A request that sets one is rejected, not silently dropped. */
+const UNUSED_FIELDS: Record<TransferDoc['type'], Array<'replicatingProviderId' | 'evictingProviderId'>> = {
+  replication: ['evictingProviderId'],
+  eviction: ['replicatingProviderId'],
+  migration: [],
+};
+
 /** Privileges to schedule a transfer of each type: a migration replicates, then evicts. */
 const SCHEDULE_PRIVILEGES: Record<TransferDoc['type'], SpacePrivilege[]> = {
   replication: ['space_schedule_replication'],
@@ -82,6 +89,11 @@ export function registerTransferRoutes(router: Router<AppState>, transfers: Tran
     const body = createTransferBody((await readJsonBody(ctx.req)) ?? {});
     if (body.dataSourceType === 'view') throw new ApiError(501, 'notImplemented', 'transfers of view query results are not available; use dataSourceType "file"');
     if (body.fileId === undefined) throw ApiError.missingValue('fileId', 'a transfer of dataSourceType "file" needs fileId');
+    for (const field of UNUSED_FIELDS[body.type]) {
+      if (body[field] !== undefined) {
+        throw OpError.badValue(field, `a ${body.type} does not take ${field}. Use type "migration" to replicate and evict in one transfer`);
+      }
+    }
     const spaceId = spaceOfFileId(body.fileId);
     if (spaceId !== undefined) await requirePrivileges(identityOf(ctx), spaceId, ...SCHEDULE_PRIVILEGES[body.type]);
 
