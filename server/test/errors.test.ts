@@ -89,3 +89,30 @@ test('outage logs one stack and a count', async (t) => {
   t.is(errors[1]?.['count'], 19);
   t.is(errors[1]?.['errorId'], 'serviceUnavailable');
 });
+
+test('not implemented logs no error', async (t) => {
+  const lines: Array<Record<string, unknown>> = [];
+  const log = pino({ level: 'debug' }, { write: (line: string) => void lines.push(JSON.parse(line) as Record<string, unknown>) });
+  const app = new Koa<AppState>();
+  app.use(async (ctx, next) => {
+    ctx.state.log = log;
+    await next();
+  });
+  app.use(errorMiddleware(new OutageLog(60_000)));
+  app.use(() => {
+    throw new ApiError(501, 'notImplemented', 'transfers of view query results are not available');
+  });
+  const server = app.listen(0, '127.0.0.1');
+  t.teardown(() => server.close());
+  await once(server, 'listening');
+  const { port } = server.address() as AddressInfo;
+
+  const response = await fetch(`http://127.0.0.1:${port}/api/v3/oneprovider/transfers`, { method: 'POST' });
+  t.is(response.status, 501);
+  await response.arrayBuffer();
+
+  t.deepEqual(lines.filter((line) => (line['level'] as number) >= 40), []);
+  const info = lines.find((line) => line['level'] === 30);
+  t.is(info?.['errorId'], 'notImplemented');
+  t.is(info?.['err'], undefined, 'no stack');
+});

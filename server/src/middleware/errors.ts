@@ -8,7 +8,8 @@ const OUTAGE_LOG_WINDOW_MS = 10_000;
 
 /**
  * Turn every error thrown below into an Onedata error body. Server faults are logged
- * with the request id; expected failures (4xx) are logged at debug level only.
+ * with the request id. Expected failures (4xx) are logged at debug level only, and a 501
+ * (a feature this worker does not have) at info level without a stack.
  * A request that no route matched becomes a 404 error body.
  *
  * A 503 means a dependency (the metadata store, a storage) is down, and during an
@@ -42,6 +43,11 @@ export function errorMiddleware(outages = new OutageLog()): Middleware<AppState>
 function logFailure(log: Logger, error: unknown, response: ErrorResponse, method: string, path: string, outages: OutageLog): void {
   if (!response.internal) {
     log.debug({ err: error, status: response.status }, 'request rejected');
+    return;
+  }
+  // A 501 answers a request for a feature this worker does not have. That is the client's choice, not a fault.
+  if (response.status === 501) {
+    log.info({ errorId: response.body.error.id, description: response.body.error.description, method, path }, 'request for a feature that is not implemented');
     return;
   }
 
