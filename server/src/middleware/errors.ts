@@ -45,7 +45,7 @@ function logFailure(log: Logger, error: unknown, response: ErrorResponse, method
     log.debug({ err: error, status: response.status }, 'request rejected');
     return;
   }
-  // A 501 answers a request for a feature this worker does not have. That is the client's choice, not a fault.
+  // A 501 responds to a request for a feature this worker does not have. That is the client's choice, not a fault.
   if (response.status === 501) {
     log.info({ errorId: response.body.error.id, description: response.body.error.description, method, path }, 'request for a feature that is not implemented');
     return;
