@@ -13,7 +13,10 @@ test('transfer watch follows a replication on the worker binary', async (t) => {
 
   const mountPoint = path.join(dataDir, 'second-storage');
   await mkdir(mountPoint);
-  const storage = await cliJson<{ storageId: string }>(dataDir, 'storage', 'add', '--name', 'second', '--config', JSON.stringify({ mountPoint }));
+  const storage = await cliJson<{ storageId: string; qosParameters: Record<string, string> }>(
+    dataDir, 'storage', 'add', '--name', 'second', '--config', JSON.stringify({ mountPoint }), '--qos-parameters', '{"storageType":"posix","speed":"5"}',
+  );
+  t.like(storage.qosParameters, { storageType: 'posix', speed: '5' });
   const space = await cliJson<{ spaceId: string; dirId: string; storageIds: string[] }>(dataDir, 'space', 'support', 'default', '--storage', 'second');
   t.true(space.storageIds.includes(storage.storageId));
 

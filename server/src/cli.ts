@@ -67,9 +67,13 @@ function buildProgram(): Command {
     .addOption(new Option('--type <type>', 'storage helper type').default('posix'))
     .requiredOption('--config <json>', 'helper options as a JSON object, e.g. {"mountPoint":"/data"}', parseJsonObject)
     .option('--imported', 'the storage holds existing data to import into a space', false)
-    .action((options: { dataDir?: string; name: string; type: string; config: Record<string, unknown>; imported: boolean }) =>
+    .option('--qos-parameters <json>', 'QoS parameters as a JSON object of strings, e.g. {"storageType":"s3"}; storageId and providerId are added', parseQosParameters)
+    .action((options: { dataDir?: string; name: string; type: string; config: Record<string, unknown>; imported: boolean; qosParameters?: Record<string, string> }) =>
       withCore({ dataDir: options.dataDir }, async (core) =>
-        redactedStorage(core, await core.storages.add({ name: options.name, type: options.type, config: options.config, importedStorage: options.imported })),
+        redactedStorage(
+          core,
+          await core.storages.add({ name: options.name, type: options.type, config: options.config, importedStorage: options.imported, qosParameters: options.qosParameters }),
+        ),
       ),
     );
   withCommonOptions(storage.command('list'))
@@ -215,6 +219,17 @@ function parsePositiveInteger(value: string): number {
 function parseNonNegativeInteger(value: string): number {
   if (!/^\d+$/.test(value)) throw new InvalidArgumentError('expected a non-negative integer');
   return Number(value);
+}
+
+/** Parse QoS parameters, which the QoS grammar compares as strings or numbers written as strings. */
+function parseQosParameters(value: string): Record<string, string> {
+  const parsed = parseJsonObject(value);
+  for (const [key, parameter] of Object.entries(parsed)) {
+    if (typeof parameter !== 'string') {
+      throw new InvalidArgumentError(`QoS parameter "${key}" must be a string, got ${JSON.stringify(parameter)}. Write numbers as strings, e.g. {"speed":"5"}`);
+    }
+  }
+  return parsed as Record<string, string>;
 }
 
 function parseJsonObject(value: string): Record<string, unknown> {
