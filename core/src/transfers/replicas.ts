@@ -9,6 +9,9 @@ import { onStorage } from '../lfs/storage-errors.js';
 import { StitchedStream } from '../lfs/stitch.js';
 import { coversAll, missingRanges, planRangePieces, subtractRange, type Blocks, type RangePiece } from './blocks.js';
 
+/** Chunks copied at once to a target with cheap offset writes. */
+const PARALLEL_CHUNKS = 3;
+
 /** The part of the file system the replica engine uses: where a file's data is on a storage. */
 export interface ReplicaPlacements {
   replicaPlacement(fileUuid: string, storageId: string): Promise<{ doc: FileDoc; space: SpaceDoc; placement: Placement }>;
@@ -67,23 +70,33 @@ export class ReplicaEngine {
       if (missing.length === 0) return copied;
 
       const { placement } = await this.placements.replicaPlacement(fileUuid, targetStorageId);
-      const copy = this.nextCopy(missing, size, (target?.blocks.length ?? 0) === 0, placement);
-      const landed = await this.copyRange(fileDocument.value, fileDocument.version, placement, copy, options);
-      if (!landed) continue;
-      copied += copy.length;
+      const copies = this.nextCopies(missing, size, (target?.blocks.length ?? 0) === 0, placement);
+      const results = await Promise.allSettled(copies.map((copy) => this.copyRange(fileDocument.value, fileDocument.version, placement, copy, options)));
+      const failure = results.find((result) => result.status === 'rejected');
+      if (failure) throw failure.reason;
+
+      copies.forEach((copy, index) => {
+        const result = results[index];
+        if (result?.status === 'fulfilled' && result.value) copied += copy.length;
+      });
     }
   }
 
-  /** Choose the range to copy next, and whether it goes as one write of the whole object. */
-  private nextCopy(missing: Array<[number, number]>, size: number, targetEmpty: boolean, target: Placement): RangeCopy {
+  /**
+   * Choose the ranges to copy next, and whether they go as one write of the whole object.
+   * Where offset writes are cheap, up to `PARALLEL_CHUNKS` chunks are copied at once, so
+   * that recording one chunk overlaps the data of the others. The first chunk of an
+   * empty target goes alone, because it creates the file.
+   */
+  private nextCopies(missing: Array<[number, number]>, size: number, targetEmpty: boolean, target: Placement): RangeCopy[] {
     const [offset, gapLength] = missing[0] as [number, number];
     if (!target.helper.capabilities.write_at_offset_rewrites_object) {
-      return { offset, length: Math.min(gapLength, this.options.chunkSize), whole: false };
+      return chunksOf(missing, this.options.chunkSize, targetEmpty ? 1 : PARALLEL_CHUNKS);
     }
     // NOTE: a whole-object write records nothing until it completes, so a replication
     // interrupted by a worker crash or a cancel starts that file again from byte 0.
-    if (targetEmpty) return { offset: 0, length: size, whole: true };
-    return { offset, length: gapLength, whole: false };
+    if (targetEmpty) return [{ offset: 0, length: size, whole: true }];
+    return [{ offset, length: gapLength, whole: false }];
   }
 
   /** Bytes of a regular file that a storage lacks. */
@@ -205,12 +218,28 @@ interface RangeCopy {
   whole: boolean;
 }
 
+/** Split the missing ranges into chunks of at most `chunkSize` bytes and return the first `count`, in order. */
+function chunksOf(missing: Array<[number, number]>, chunkSize: number, count: number): RangeCopy[] {
+  const chunks: RangeCopy[] = [];
+  for (const [start, length] of missing) {
+    for (let offset = start; offset < start + length && chunks.length < count; offset += chunkSize) {
+      chunks.push({ offset, length: Math.min(chunkSize, start + length - offset), whole: false });
+    }
+    if (chunks.length === count) break;
+  }
+  return chunks;
+}
+
 /**
- * Passes bytes through and reports them to `report` in steps of `step` bytes, holding the
- * stream until a report returns. `flush` reports the remainder once the range is recorded.
+ * Stream stage that passes bytes through and reports them to `report` in steps of `step` bytes. Reports run
+ * one after another beside the data, so a slow report does not stall the copy. `flush`
+ * reports the remainder once the range is recorded, waits for the reports before it, and
+ * throws the first report that failed.
  */
 class ProgressCounter extends Transform {
   private unreported = 0;
+  private reports: Promise<void> = Promise.resolve();
+  private failure: unknown;
 
   constructor(
     private readonly step: number,
@@ -221,19 +250,29 @@ class ProgressCounter extends Transform {
 
   override _transform(chunk: Buffer, _encoding: BufferEncoding, callback: TransformCallback): void {
     this.unreported += chunk.length;
-    if (this.unreported < this.step) {
-      callback(null, chunk);
-      return;
-    }
-    this.flush().then(
-      () => callback(null, chunk),
-      (error: unknown) => callback(error instanceof Error ? error : new Error(String(error))),
-    );
+    if (this.unreported >= this.step) this.queueReport();
+    callback(null, chunk);
   }
 
   async flush(): Promise<void> {
+    this.queueReport();
+    await this.reports;
+    if (this.failure !== undefined) throw this.failure;
+  }
+
+  private queueReport(): void {
     const bytes = this.unreported;
     this.unreported = 0;
-    if (bytes > 0) await this.report?.(bytes);
+    if (bytes === 0 || this.report === undefined) return;
+
+    const report = this.report;
+    this.reports = this.reports.then(async () => {
+      if (this.failure !== undefined) return;
+      try {
+        await report(bytes);
+      } catch (error) {
+        this.failure = error;
+      }
+    });
   }
 }
