@@ -1,7 +1,8 @@
 import { ADMIN_PREFIX, addStoragesBody, modifyStorageBody, supportBody } from '../admin/router.js';
 import { addGroupMemberBody, addSpaceMemberBody, createGroupBody, createUserBody, setPrivilegesBody } from '../admin/identity.js';
+import { createTokenBody } from '../admin/tokens.js';
 import { changesBody, changesQuery } from '../rest/changes.js';
-import { dirStatsBody } from '../rest/dir-stats.js';
+import { timeSeriesQueryBody } from '../rest/time-series-query.js';
 import {
   REST_PREFIX,
   attributesQuery,
@@ -63,7 +64,7 @@ export const ROUTE_DOCS: ReadonlyMap<string, RouteDoc> = new Map([
   rest('DELETE', '/data/:id/metadata/rdf', { summary: 'Remove RDF metadata', query: symlinkQuery }),
   rest('GET', '/data/:id/distribution', { summary: 'Show which storages hold which bytes of a file' }),
   rest('GET', '/data/:id/storage_locations', { summary: 'Show where a file lies on each storage' }),
-  rest('GET', '/data/:id/dir_size_stats', { summary: 'Show the current size statistics of a directory', body: dirStatsBody }),
+  rest('GET', '/data/:id/dir_size_stats', { summary: 'Show the current size statistics of a directory', body: timeSeriesQueryBody }),
   rest('POST', '/changes/metadata/:sid', { summary: 'Stream the file changes of a space', query: changesQuery, body: changesBody }),
   rest('POST', '/shares', { summary: 'Share a file or directory read-only', body: createShareBody }),
   rest('GET', '/shares/:shid', { summary: 'Show a share' }),
@@ -88,6 +89,13 @@ export const ROUTE_DOCS: ReadonlyMap<string, RouteDoc> = new Map([
   admin('POST', '/provider/groups', { summary: 'Create a group', body: createGroupBody }),
   admin('DELETE', '/provider/groups/:gid', { summary: 'Delete a group (id or name): it leaves its spaces and parent groups; its users and subgroups stay' }),
   admin('POST', '/provider/groups/:gid/members', { summary: 'Add a user or a subgroup (id or name) to a group', body: addGroupMemberBody }),
+  admin('DELETE', '/provider/groups/:gid/members/users/:memberId', { summary: 'Remove a direct user member (id or name) from a group; 404 when not a direct member' }),
+  admin('DELETE', '/provider/groups/:gid/members/groups/:memberId', { summary: 'Remove a direct subgroup (id or name) from a group; 404 when not a direct subgroup' }),
+  admin('POST', '/provider/users/:id/tokens', { summary: 'Issue an access token for a user (id or name) with an optional lifetime and caveats', body: createTokenBody }),
+  admin('DELETE', '/provider/tokens/:tokenId', { summary: 'Revoke an access token by id; every worker refuses it within a second' }),
+  admin('GET', '/provider/token-keys', { summary: 'List the token signing keys: ids, creation times and which one is current, never the keys' }),
+  admin('POST', '/provider/token-keys/rotate', { summary: 'Add a signing key for new tokens; tokens signed with older keys stay valid' }),
+  admin('DELETE', '/provider/token-keys/:keyId', { summary: 'Retire a signing key: every token it signed is refused; the current key cannot be retired' }),
   admin('GET', '/provider/spaces/:id/members', { summary: 'List the members of a space with their own and effective privileges' }),
   admin('POST', '/provider/spaces/:id/members', { summary: 'Add a user or group to a space with privileges (default: the member preset)', body: addSpaceMemberBody }),
   admin('PUT', '/provider/spaces/:id/members/users/:memberId', { summary: 'Replace the space privileges of a user member', body: setPrivilegesBody }),

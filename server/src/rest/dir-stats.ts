@@ -2,7 +2,7 @@ import type Router from '@koa/router';
 import { OpError, type FileAttributes, type Identity, type LogicalFileSystem } from '@op-worker/core';
 import type { Logger } from 'pino';
 import { readJsonBody } from '../http/json-body.js';
-import { bodyValidator } from '../http/validate.js';
+import { timeSeriesQueryBody, type TimeSeriesQuery } from './time-series-query.js';
 import { identityOf, type AppState } from '../state.js';
 
 /**
@@ -26,32 +26,6 @@ const METRICS = Object.keys(METRIC_WINDOW_SECONDS).sort();
 
 const COUNT_SERIES = ['total_size', 'reg_file_and_link_count', 'dir_count', 'file_errors_count', 'dir_errors_count'] as const;
 
-/** Timestamps are accepted as numbers or numeric strings: the spec types them as strings, its examples as numbers. */
-const timestamp = { anyOf: [{ type: 'integer', minimum: 0 }, { type: 'string', pattern: '^[0-9]+$' }] };
-
-interface DirStatsQuery {
-  mode: 'layout' | 'slice';
-  layout?: Record<string, string[]>;
-  startTimestamp?: number | string;
-  stopTimestamp?: number | string;
-  windowLimit?: number | string;
-  extendedInfo?: boolean | string;
-}
-
-export const dirStatsBody = bodyValidator<DirStatsQuery>({
-  type: 'object',
-  properties: {
-    mode: { type: 'string', enum: ['layout', 'slice'] },
-    layout: { type: 'object', additionalProperties: { type: 'array', items: { type: 'string' } } },
-    startTimestamp: timestamp,
-    stopTimestamp: timestamp,
-    windowLimit: timestamp,
-    extendedInfo: { anyOf: [{ type: 'boolean' }, { type: 'string', enum: ['true', 'false'] }] },
-  },
-  required: ['mode'],
-  additionalProperties: false,
-});
-
 /** Current totals below a directory, by series name. */
 type Totals = Map<string, number>;
 
@@ -65,7 +39,7 @@ interface TimeWindow {
 /** Register `GET /data/:id/dir_size_stats`. A missing body is the `layout` mode. */
 export function registerDirStatsRoutes(router: Router<AppState>, lfs: LogicalFileSystem): void {
   router.get('/data/:id/dir_size_stats', async (ctx) => {
-    const query = dirStatsBody((await readJsonBody(ctx.req)) ?? { mode: 'layout' });
+    const query = timeSeriesQueryBody((await readJsonBody(ctx.req)) ?? { mode: 'layout' });
     const who = identityOf(ctx);
     const directory = await lfs.getAttributes(who, ctx.params['id'] ?? '');
     if (directory.type !== 'DIR') throw OpError.posix('enotdir', `file ${directory.fileId} is not a directory; size statistics exist only for directories`);
@@ -147,7 +121,7 @@ function storageSeries(storageId: string): string {
  * falls between `startTimestamp` (newest) and `stopTimestamp` (oldest) and the window
  * limit is not 0. Unknown series or metrics are 400.
  */
-function slice(query: DirStatsQuery, totals: Totals, now: number): Record<string, Record<string, TimeWindow[]>> {
+function slice(query: TimeSeriesQuery, totals: Totals, now: number): Record<string, Record<string, TimeWindow[]>> {
   if (query.layout === undefined) throw new OpError('missingValue', 'missing body field "layout": the slice mode needs the series and metrics to list', { key: 'layout' });
   const start = query.startTimestamp === undefined ? undefined : Number(query.startTimestamp);
   const stop = query.stopTimestamp === undefined ? undefined : Number(query.stopTimestamp);

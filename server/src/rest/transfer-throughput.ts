@@ -11,7 +11,8 @@ import {
   type TransferThroughputDoc,
 } from '@op-worker/core';
 import { readJsonBody } from '../http/json-body.js';
-import { bodyValidator, queryValidator } from '../http/validate.js';
+import { timeSeriesQueryBody, type TimeSeriesQuery } from './time-series-query.js';
+import { queryValidator } from '../http/validate.js';
 import { identityOf, type AppState } from '../state.js';
 import type { SpacePrivilegeCheck } from './privileges.js';
 
@@ -24,32 +25,6 @@ import type { SpacePrivilegeCheck } from './privileges.js';
  * measured, so a missing window means zero.
  */
 
-/** Timestamps and limits are accepted as numbers or numeric strings: the spec types them as strings, its examples as numbers. */
-const numeric = { anyOf: [{ type: 'integer', minimum: 0 }, { type: 'string', pattern: '^[0-9]+$' }] };
-
-interface ThroughputQuery {
-  mode: 'layout' | 'slice';
-  layout?: Record<string, string[]>;
-  startTimestamp?: number | string;
-  stopTimestamp?: number | string;
-  windowLimit?: number | string;
-  extendedInfo?: boolean | string;
-}
-
-export const throughputChartsBody = bodyValidator<ThroughputQuery>({
-  type: 'object',
-  properties: {
-    mode: { type: 'string', enum: ['layout', 'slice'] },
-    layout: { type: 'object', additionalProperties: { type: 'array', items: { type: 'string' } } },
-    startTimestamp: numeric,
-    stopTimestamp: numeric,
-    windowLimit: numeric,
-    extendedInfo: { anyOf: [{ type: 'boolean' }, { type: 'string', enum: ['true', 'false'] }] },
-  },
-  required: ['mode'],
-  additionalProperties: false,
-});
-
 const noQuery = queryValidator<Record<string, never>>({ type: 'object', additionalProperties: false });
 
 type Slice = Record<string, Record<string, Array<Partial<ThroughputWindow>>>>;
@@ -58,7 +33,7 @@ type Slice = Record<string, Record<string, Array<Partial<ThroughputWindow>>>>;
 export function registerTransferThroughputRoute(router: Router<AppState>, transfers: TransferService, requirePrivileges: SpacePrivilegeCheck): void {
   router.get('/transfers/:tid/throughput_charts', async (ctx) => {
     noQuery(ctx.query);
-    const query = throughputChartsBody((await readJsonBody(ctx.req)) ?? { mode: 'layout' });
+    const query = timeSeriesQueryBody((await readJsonBody(ctx.req)) ?? { mode: 'layout' });
     const transferId = ctx.params['tid'] ?? '';
     const transfer = await transfers.get(identityOf(ctx), transferId);
     await requirePrivileges(identityOf(ctx), transfer.spaceId, 'space_view_transfers');
@@ -72,7 +47,7 @@ export function registerTransferThroughputRoute(router: Router<AppState>, transf
 }
 
 /** Build the requested slice. Unknown series or metrics are rejected with 400. */
-function slice(query: ThroughputQuery, doc: TransferThroughputDoc): Slice {
+function slice(query: TimeSeriesQuery, doc: TransferThroughputDoc): Slice {
   if (query.layout === undefined) throw new OpError('missingValue', 'missing body field "layout": the slice mode needs the series and metrics to list', { key: 'layout' });
   const windowQuery = {
     startTimestamp: optionalNumber(query.startTimestamp),
