@@ -279,3 +279,28 @@ test('adding a member twice is 409', async (t) => {
   const listing = await send(admin, `${PANEL}/spaces/${admin.space.spaceId}/members`);
   t.deepEqual(listing.json.users[kate.id].privileges, ['space_read_data', 'space_view'], 'the privileges are unchanged');
 });
+
+test('copy drops ACL entries of deleted users', async (t) => {
+  const { admin } = t.context;
+  const erin = await member(admin, 'erin', 'member');
+  await createFile(admin, 'erin-acl.txt', 'kept');
+  const source = `/cdmi/${admin.space.name}/erin-acl.txt`;
+  const set = await setAcl(admin, source, [
+    { acetype: 'ALLOW', identifier: 'erin', aceflags: 'NO_FLAGS', acemask: 'READ_OBJECT' },
+    { acetype: 'ALLOW', identifier: 'OWNER@', aceflags: 'NO_FLAGS', acemask: 'ALL_PERMS' },
+  ]);
+  t.is(set.status, 204, set.text);
+  const deleted = await send(admin, `${PANEL}/users/${erin.id}`, { method: 'DELETE' });
+  t.is(deleted.status, 204, deleted.text);
+
+  const copy = await send(admin, `/cdmi/${admin.space.name}/erin-acl-copy.txt`, {
+    method: 'PUT',
+    headers: CDMI_OBJECT,
+    body: JSON.stringify({ copy: `/${admin.space.name}/erin-acl.txt` }),
+  });
+  t.is(copy.status, 201, copy.text);
+
+  const metadata = await send(admin, `/cdmi/${admin.space.name}/erin-acl-copy.txt?metadata:cdmi_acl`, { headers: CDMI_VERSION });
+  const identifiers = (metadata.json.metadata.cdmi_acl as Array<{ identifier: string }>).map((entry) => entry.identifier);
+  t.deepEqual(identifiers, ['OWNER@']);
+});

@@ -1,5 +1,6 @@
 import type { LogicalFileSystem } from './api.js';
 import { OpError } from '../errors.js';
+import { ACL_XATTR_NAME } from '../authz/acl.js';
 import type { FileAttributes, Identity, JsonValue } from './types.js';
 
 /** Children read per listing page while copying a directory. */
@@ -75,10 +76,33 @@ async function copyChildren(lfs: LogicalFileSystem, who: Identity, sourceDirId: 
 /** Copy extended attributes and the JSON metadata document, if any. */
 async function copyMetadata(lfs: LogicalFileSystem, who: Identity, sourceId: string, targetId: string): Promise<void> {
   const xattrs = await lfs.getXattrs(who, sourceId);
-  if (Object.keys(xattrs).length > 0) await lfs.setXattrs(who, targetId, xattrs);
+  if (Object.keys(xattrs).length > 0) await setXattrsDroppingDeletedPrincipals(lfs, who, targetId, xattrs);
 
   const json = await readJsonMetadata(lfs, who, sourceId);
   if (json !== undefined) await lfs.setJsonMetadata(who, targetId, json);
+}
+
+/**
+ * Set the copied extended attributes. An ACL entry naming a user or group deleted since
+ * it was set matches nobody, and `setXattrs` rejects it with `badValue` naming the
+ * identifier. Such entries are dropped, which leaves the copy's access as the source's.
+ */
+async function setXattrsDroppingDeletedPrincipals(lfs: LogicalFileSystem, who: Identity, targetId: string, xattrs: Record<string, JsonValue>): Promise<void> {
+  let values = xattrs;
+  for (;;) {
+    try {
+      await lfs.setXattrs(who, targetId, values);
+      return;
+    } catch (error) {
+      const identifier = OpError.is(error) && error.kind === 'badValue' && error.details['key'] === ACL_XATTR_NAME ? error.details['identifier'] : undefined;
+      const acl = values[ACL_XATTR_NAME];
+      if (typeof identifier !== 'string' || !Array.isArray(acl)) throw error;
+
+      const kept = acl.filter((entry) => (entry as { identifier?: unknown } | null)?.identifier !== identifier);
+      if (kept.length === acl.length) throw error;
+      values = { ...values, [ACL_XATTR_NAME]: kept };
+    }
+  }
 }
 
 async function readJsonMetadata(lfs: LogicalFileSystem, who: Identity, fileId: string): Promise<JsonValue | undefined> {
