@@ -186,6 +186,33 @@ test('nested groups are effective and cycles rejected', async (t) => {
   await t.throwsAsync(groups.addSubgroup(top.id, top.id));
 });
 
+test('group member removal unlinks users and subgroups', async (t) => {
+  const groups = new GroupService(t.context.store, t.context.clock);
+  const top = await groups.create('top');
+  const bottom = await groups.create('bottom');
+  await groups.addSubgroup(top.id, bottom.id);
+  await groups.addUser(bottom.id, 'user-1');
+  await groups.addUser(top.id, 'user-2');
+
+  const afterSubgroup = await groups.removeSubgroup(top.id, bottom.id);
+  t.deepEqual(afterSubgroup.childGroupIds, []);
+  t.deepEqual([...(await groups.effectiveGroupIds('user-1'))], [bottom.id]);
+  // The former parent is no longer an ancestor, so nesting the other way round is not a cycle.
+  await t.notThrowsAsync(groups.addSubgroup(bottom.id, top.id));
+
+  const throughNesting = await t.throwsAsync(groups.removeUser(bottom.id, 'user-2'));
+  t.is(OpError.is(throughNesting) ? throughNesting.kind : undefined, 'notFound', 'a member only through a subgroup is not a direct member');
+  const afterUser = await groups.removeUser(top.id, 'user-2');
+  t.deepEqual(afterUser.userIds, []);
+  t.is((await groups.effectiveGroupIds('user-2')).size, 0);
+
+  const notMember = await t.throwsAsync(groups.removeUser(top.id, 'user-2'));
+  t.is(OpError.is(notMember) ? notMember.kind : undefined, 'notFound');
+  t.regex(notMember.message, /direct member of group "top"/);
+  const notSubgroup = await t.throwsAsync(groups.removeSubgroup(top.id, bottom.id));
+  t.is(OpError.is(notSubgroup) ? notSubgroup.kind : undefined, 'notFound');
+});
+
 const member: AclSubject = { userId: 'u1', groupIds: new Set(['g1']), isOwner: false, isSpaceMember: true };
 const guest: AclSubject = { groupIds: new Set(), isOwner: false, isSpaceMember: false };
 

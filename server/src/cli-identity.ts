@@ -1,15 +1,14 @@
 import { Command, InvalidArgumentError } from 'commander';
 import {
   IdentityRemoval,
-  parseCaveatText,
   parsePrivileges,
   SpaceMembership,
   systemClock,
   type Core,
   type SpaceInfo,
   type SpaceMemberRef,
-  type TokenCaveat,
 } from '@op-worker/core';
+import { caveatsFromRequest } from './caveat-requests.js';
 
 /** Runs an admin action against the configured store and prints its result as JSON. */
 export type CoreAction = (options: { dataDir?: string; config?: string }, action: (core: Core) => Promise<unknown>) => Promise<void>;
@@ -107,6 +106,21 @@ function registerGroupCommands(program: Command, withCommonOptions: (command: Co
         return groups.addSubgroup(parent.id, (await groups.resolve(options.group!)).id);
       }),
     );
+  withCommonOptions(group.command('remove-member <group>'))
+    .description('remove a direct user member or a subgroup (names or ids) from a group; they lose what they held only through it')
+    .option('--user <user>', 'user to remove')
+    .option('--group <group>', 'subgroup to remove')
+    .action((groupRef: string, options: CommonOptions & { user?: string; group?: string }) =>
+      withCore(options, async (core) => {
+        if ((options.user === undefined) === (options.group === undefined)) {
+          throw new InvalidArgumentError('give exactly one of --user or --group');
+        }
+        const groups = membershipOf(core).groups;
+        const parent = await groups.resolve(groupRef);
+        if (options.user !== undefined) return groups.removeUser(parent.id, (await core.users.resolve(options.user)).id);
+        return groups.removeSubgroup(parent.id, (await groups.resolve(options.group!)).id);
+      }),
+    );
   withCommonOptions(group.command('delete <group>'))
     .description('delete a group (name or id): it leaves its spaces and parent groups; its users and subgroups stay')
     .action((groupRef: string, options: CommonOptions) =>
@@ -131,7 +145,7 @@ function registerTokenCommands(program: Command, withCommonOptions: (command: Co
     .action((userRef: string, options: CommonOptions & { ttl?: number; caveat: string[] }) =>
       withCore(options, async (core) => {
         const owner = await core.users.resolve(userRef);
-        const caveats = await Promise.all(options.caveat.map((text) => canonicalCaveat(core, parseCaveatText(text))));
+        const caveats = await caveatsFromRequest(options.caveat, core.spaces);
         return core.tokens.create(owner.id, { ttlSeconds: options.ttl, caveats });
       }),
     );
@@ -157,18 +171,6 @@ function registerTokenCommands(program: Command, withCommonOptions: (command: Co
   withCommonOptions(token.command('keys'))
     .description('list signing key ids (never the keys)')
     .action((options: CommonOptions) => withCore(options, (core) => core.tokens.listSigningKeys()));
-}
-
-/** Turn `data.path` entries written as `/<space name or id>/...` into the canonical `/<space id>/...`. */
-async function canonicalCaveat(core: Core, caveat: TokenCaveat): Promise<TokenCaveat> {
-  if (caveat.type !== 'data.path') return caveat;
-  const whitelist: string[] = [];
-  for (const entry of caveat.whitelist) {
-    const [, spaceRef = '', ...rest] = entry.split('/');
-    const space = await resolveSpace(core, spaceRef);
-    whitelist.push(['', space.spaceId, ...rest.filter((segment) => segment !== '')].join('/'));
-  }
-  return { type: 'data.path', whitelist };
 }
 
 function removalOf(core: Core): IdentityRemoval {

@@ -47,9 +47,15 @@ export function validateCaveats(input: readonly unknown[]): TokenCaveat[] {
   if (input.length > MAX_ENTRIES) throw caveatError(`a token may have at most ${MAX_ENTRIES} caveats, got ${input.length}`);
   return input.map((entry, index) => {
     const problem = describeInvalidCaveat(entry);
-    if (problem !== undefined) throw caveatError(`caveat ${index} is invalid: ${problem}`);
+    if (problem !== undefined) throw caveatError(`caveat ${index}${typeLabel(entry)} is invalid: ${problem}`);
     return entry as TokenCaveat;
   });
+}
+
+/** ` (ip)` for an entry with a string `type`, so an error names the caveat and not only its position. */
+function typeLabel(entry: unknown): string {
+  const type = typeof entry === 'object' && entry !== null ? (entry as { type?: unknown }).type : undefined;
+  return typeof type === 'string' ? ` (${type})` : '';
 }
 
 /**

@@ -115,6 +115,37 @@ export class GroupService {
     return updated.value;
   }
 
+  /**
+   * Take a user out of a group's direct members; the user loses every group and space
+   * reached only through it. Throws `notFound` when the user is not a direct member,
+   * including a user who belongs only through a subgroup (remove it from that subgroup).
+   */
+  async removeUser(groupId: string, userId: string): Promise<GroupRecord> {
+    const updated = await updateDocument<GroupRecord>(this.store, GROUP_COLLECTION, groupId, (group) => {
+      if (!group.userIds.includes(userId)) {
+        throw OpError.notFound(`user "${userId}" as a direct member of group "${group.name}"`, { groupId, userId });
+      }
+      group.userIds = group.userIds.filter((id) => id !== userId);
+    });
+    await this.removeFromIndex(USER_GROUPS_COLLECTION, userId, groupId);
+    return updated.value;
+  }
+
+  /**
+   * Take subgroup `childId` out of `parentId`; the subgroup's users lose what they had
+   * only through the parent. Throws `notFound` when `childId` is not a direct subgroup.
+   */
+  async removeSubgroup(parentId: string, childId: string): Promise<GroupRecord> {
+    const updated = await updateDocument<GroupRecord>(this.store, GROUP_COLLECTION, parentId, (group) => {
+      if (!group.childGroupIds.includes(childId)) {
+        throw OpError.notFound(`group "${childId}" as a direct subgroup of group "${group.name}"`, { groupId: parentId, childGroupId: childId });
+      }
+      group.childGroupIds = group.childGroupIds.filter((id) => id !== childId);
+    });
+    await this.removeFromIndex(GROUP_PARENTS_COLLECTION, childId, parentId);
+    return updated.value;
+  }
+
   /** Take a user out of every group it is a direct member of; groups it reached through nesting lose it with them. */
   async removeUserEverywhere(userId: string): Promise<void> {
     const direct = await this.store.get<GroupIdsDoc>(USER_GROUPS_COLLECTION, userId);

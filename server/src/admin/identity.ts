@@ -11,11 +11,14 @@ import {
   type SpaceDoc,
   type SpaceMemberRef,
   type SpacePrivilege,
+  type TokenService,
   type UserService,
 } from '@op-worker/core';
+import type { SpaceLookup } from '../caveat-requests.js';
 import { readJsonBody } from '../http/json-body.js';
 import { bodyValidator } from '../http/validate.js';
 import type { AppState } from '../state.js';
+import { registerTokenRoutes } from './tokens.js';
 
 /** Services behind the identity routes, the same ones the `op-worker` CLI uses. */
 export interface IdentityDependencies {
@@ -25,15 +28,21 @@ export interface IdentityDependencies {
   removal: IdentityRemoval;
   /** Store read for space documents only, because every change goes through `membership`. */
   store: MetadataStore;
+  /** Issues and revokes access tokens and manages their signing keys. */
+  tokens: TokenService;
+  /** Turns space names in `data.path` caveats into space ids. */
+  spaces: SpaceLookup;
 }
 
 /** Build the identity services from the core, as the CLI does. */
-export function identityDependencies(core: Pick<Core, 'users' | 'store' | 'tokens'>): IdentityDependencies {
+export function identityDependencies(core: Pick<Core, 'users' | 'store' | 'tokens' | 'spaces'>): IdentityDependencies {
   return {
     users: core.users,
     membership: new SpaceMembership(core.store, systemClock),
     removal: new IdentityRemoval(core.store, systemClock, core.users, core.tokens),
     store: core.store,
+    tokens: core.tokens,
+    spaces: core.spaces,
   };
 }
 
@@ -83,12 +92,15 @@ export const setPrivilegesBody = bodyValidator<{ privileges: string | string[] }
 
 /**
  * Register the identity routes, an extension Onepanel does not have (Onezone keeps
- * identity there): users, groups with their members, and space members with their
- * privileges. Every route runs behind the admin router's administrator check.
+ * identity there): users, groups with their members, space members with their
+ * privileges, and access tokens with their signing keys. Every route runs behind the
+ * admin router's administrator check.
  */
 export function registerIdentityRoutes(router: Router<AppState>, deps: IdentityDependencies): void {
   registerUserAndGroupRoutes(router, deps);
+  registerGroupMemberRemovalRoutes(router, deps);
   registerSpaceMemberRoutes(router, deps);
+  registerTokenRoutes(router, deps);
 }
 
 function registerUserAndGroupRoutes(router: Router<AppState>, deps: IdentityDependencies): void {
@@ -134,6 +146,26 @@ function registerUserAndGroupRoutes(router: Router<AppState>, deps: IdentityDepe
     const member = await resolveMember(deps, body);
     ctx.body = 'userId' in member ? await groups.addUser(parent.id, member.userId) : await groups.addSubgroup(parent.id, member.groupId);
   });
+}
+
+/**
+ * Remove a direct member of a group, by id or name. A user or group that is not a direct
+ * member is 404, also when it belongs only through a subgroup, so a 204 always means that
+ * the membership is gone.
+ */
+function registerGroupMemberRemovalRoutes(router: Router<AppState>, deps: IdentityDependencies): void {
+  const groups = deps.membership.groups;
+
+  for (const kind of ['users', 'groups'] as const) {
+    router.delete(`/provider/groups/:gid/members/${kind}/:memberId`, async (ctx) => {
+      const parent = await groups.resolve(ctx.params['gid'] ?? '');
+      const member = await memberRef(deps, kind, ctx.params['memberId'] ?? '');
+      if ('userId' in member) await groups.removeUser(parent.id, member.userId);
+      else await groups.removeSubgroup(parent.id, member.groupId);
+      ctx.state.log.info({ groupId: parent.id, member }, 'group member removed through the admin API');
+      ctx.status = 204;
+    });
+  }
 }
 
 function registerSpaceMemberRoutes(router: Router<AppState>, deps: IdentityDependencies): void {

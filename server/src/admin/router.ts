@@ -15,7 +15,7 @@ export interface AdminDependencies {
   importer: StorageImporter;
   /** Administrator rules; without them `/provider/spaces/{id}/rules` and `/provider/rules` are not served. */
   rules?: RuleEngine;
-  /** Users, groups and space members; without them `/provider/users`, `/provider/groups` and `/provider/spaces/{id}/members` are not served. */
+  /** Users, groups, space members and tokens; without them `/provider/users`, `/provider/groups`, `/provider/spaces/{id}/members`, `/provider/tokens` and `/provider/token-keys` are not served. */
   identity?: IdentityDependencies;
 }
 
