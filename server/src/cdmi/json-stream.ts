@@ -240,8 +240,27 @@ export class JsonObjectReader {
   }
 }
 
+/**
+ * Tell whether any byte is below 0x20. Whole 32-bit words are tested at once:
+ * `(w - 0x20202020) & ~w & 0x80808080` is non-zero exactly when some byte of `w` is below
+ * 0x20 (the "has less than" bit trick, exact for limits up to 0x80).
+ */
 function hasControlCharacter(bytes: Buffer): boolean {
-  for (let index = 0; index < bytes.length; index += 1) {
+  const head = Math.min(bytes.length, (4 - (bytes.byteOffset % 4)) % 4);
+  if (hasControlByte(bytes, 0, head)) return true;
+
+  const words = (bytes.length - head) >>> 2;
+  if (words === 0) return hasControlByte(bytes, head, bytes.length);
+  const view = new Uint32Array(bytes.buffer, bytes.byteOffset + head, words);
+  for (let index = 0; index < words; index += 1) {
+    const word = view[index] ?? 0;
+    if (((word - 0x20202020) & ~word & 0x80808080) !== 0) return true;
+  }
+  return hasControlByte(bytes, head + words * 4, bytes.length);
+}
+
+function hasControlByte(bytes: Buffer, from: number, to: number): boolean {
+  for (let index = from; index < to; index += 1) {
     if ((bytes[index] ?? 0) < 0x20) return true;
   }
   return false;
