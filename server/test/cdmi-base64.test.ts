@@ -7,9 +7,9 @@ import { JsonObjectReader } from '../src/cdmi/json-stream.js';
 import { send, startTestWorker, type TestWorker } from './helpers.js';
 
 /**
- * Base64 values of CDMI JSON data objects: sizes around the 3-byte groups and the 1 MiB
- * slices that the encoder and decoder work in, and invalid text wherever the chunks of
- * a body happen to split it.
+ * Base64 values of CDMI JSON data objects: sizes around the 3-byte groups that the
+ * encoder and decoder carry between chunks, bodies read whole (up to 1 MiB) or streamed,
+ * and invalid text wherever the chunks of a body happen to split it.
  */
 
 const test = anyTest as TestFn<TestWorker>;
@@ -106,16 +106,19 @@ test('stream decoder: invalid text at any cut', async (t) => {
   }
 });
 
-test('stream decoder: invalid byte at slice boundary', async (t) => {
-  const text = randomBytes(3 * MiB).toString('base64');
-  for (const position of [MiB - 1, MiB, MiB + 1, 2 * MiB + 3, text.length - 1]) {
+test('stream decoder: invalid byte at chunk boundaries', async (t) => {
+  const text = randomBytes(MiB).toString('base64');
+  // Chunks of 40,001 bytes, as a socket might deliver them: neither 4-aligned nor large enough to be decoded alone.
+  const chunkCuts = Array.from({ length: Math.floor(text.length / 40_001) }, (_, index) => (index + 1) * 40_001);
+  for (const position of [0, 40_000, 40_001, 40_002, 80_002, 500_000, text.length - 1]) {
     const broken = `${text.slice(0, position)}*${text.slice(position + 1)}`;
-    for (const cuts of [[], [position], [position + 1], [MiB - 3, MiB + 2]]) {
+    for (const cuts of [[], chunkCuts, [position], [position + 1]]) {
       const error = await decodeError(broken, cuts);
-      t.is(error?.status, 400, `invalid character at ${position}, cuts ${cuts.join(',')}`);
+      t.is(error?.status, 400, `invalid byte at ${position}, ${cuts.length} cuts`);
     }
   }
-  t.deepEqual(await collect(decodeBase64Stream(split(text, [MiB - 1, MiB + 2]))), Buffer.from(text, 'base64'));
+
+  t.deepEqual(await collect(decodeBase64Stream(split(text, chunkCuts))), Buffer.from(text, 'base64'));
 });
 
 test('decodeValue: strict base64', (t) => {
@@ -150,7 +153,7 @@ test('JSON reader: control character anywhere', async (t) => {
 
 test('streamed PUT: late invalid base64', async (t) => {
   const text = randomBytes(2 * MiB).toString('base64');
-  const broken = `${text.slice(0, MiB + 2)}!${text.slice(MiB + 3)}`;
+  const broken = `${text.slice(0, 2 * MiB + 2)}!${text.slice(2 * MiB + 3)}`;
   const put = await send(t.context, '/cdmi/default/broken-late.bin', {
     method: 'PUT',
     headers: CDMI_OBJECT,
