@@ -7,9 +7,9 @@ import { JsonObjectReader } from '../src/cdmi/json-stream.js';
 import { send, startTestWorker, type TestWorker } from './helpers.js';
 
 /**
- * Base64 values of CDMI JSON data objects: sizes around the 3-byte groups that the
- * encoder and decoder carry between chunks, bodies read whole (up to 1 MiB) or streamed,
- * and invalid text wherever the chunks of a body happen to split it.
+ * Base64 values of CDMI JSON data objects. The sizes surround the 3-byte groups that
+ * the encoder and decoder carry between chunks, and bodies are read whole (up to 1 MiB)
+ * or streamed. Invalid text must fail wherever the chunks of a body split it.
  */
 
 const test = anyTest as TestFn<TestWorker>;
@@ -33,7 +33,7 @@ async function collect(bytes: AsyncIterable<Buffer>): Promise<Buffer> {
   return Buffer.concat(chunks);
 }
 
-/** Yield `text` as ASCII bytes, cut at every offset in `cuts`. */
+/** Yield `text` as latin1 bytes, cut at every offset in `cuts`. */
 async function* split(text: string, cuts: number[]): AsyncGenerator<Buffer> {
   let start = 0;
   for (const cut of [...cuts, text.length]) {
