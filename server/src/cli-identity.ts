@@ -95,31 +95,15 @@ function registerGroupCommands(program: Command, withCommonOptions: (command: Co
     .description('add a user or a subgroup to a group (names or ids)')
     .option('--user <user>', 'user to add')
     .option('--group <group>', 'group to add as a subgroup')
-    .action((groupRef: string, options: CommonOptions & { user?: string; group?: string }) =>
-      withCore(options, async (core) => {
-        if ((options.user === undefined) === (options.group === undefined)) {
-          throw new InvalidArgumentError('give exactly one of --user or --group');
-        }
-        const groups = membershipOf(core).groups;
-        const parent = await groups.resolve(groupRef);
-        if (options.user !== undefined) return groups.addUser(parent.id, (await core.users.resolve(options.user)).id);
-        return groups.addSubgroup(parent.id, (await groups.resolve(options.group!)).id);
-      }),
+    .action((groupRef: string, options: CommonOptions & MemberOptions) =>
+      withCore(options, (core) => changeGroupMember(core, groupRef, options, 'add')),
     );
   withCommonOptions(group.command('remove-member <group>'))
     .description('remove a direct user member or a subgroup (names or ids) from a group; they lose what they held only through it')
     .option('--user <user>', 'user to remove')
     .option('--group <group>', 'subgroup to remove')
-    .action((groupRef: string, options: CommonOptions & { user?: string; group?: string }) =>
-      withCore(options, async (core) => {
-        if ((options.user === undefined) === (options.group === undefined)) {
-          throw new InvalidArgumentError('give exactly one of --user or --group');
-        }
-        const groups = membershipOf(core).groups;
-        const parent = await groups.resolve(groupRef);
-        if (options.user !== undefined) return groups.removeUser(parent.id, (await core.users.resolve(options.user)).id);
-        return groups.removeSubgroup(parent.id, (await groups.resolve(options.group!)).id);
-      }),
+    .action((groupRef: string, options: CommonOptions & MemberOptions) =>
+      withCore(options, (core) => changeGroupMember(core, groupRef, options, 'remove')),
     );
   withCommonOptions(group.command('delete <group>'))
     .description('delete a group (name or id): it leaves its spaces and parent groups; its users and subgroups stay')
@@ -195,4 +179,26 @@ async function resolveSpace(core: Core, ref: string): Promise<SpaceInfo> {
 function parsePositiveInteger(value: string): number {
   if (!/^[1-9]\d*$/.test(value)) throw new InvalidArgumentError('expected a positive integer');
   return Number(value);
+}
+
+/** Options of `group add-member` and `group remove-member`: exactly one is given. */
+interface MemberOptions {
+  user?: string;
+  group?: string;
+}
+
+/** Add or remove the user or subgroup that `options` names (name or id) in a group. */
+async function changeGroupMember(core: Core, groupRef: string, options: MemberOptions, change: 'add' | 'remove'): Promise<unknown> {
+  if ((options.user === undefined) === (options.group === undefined)) {
+    throw new InvalidArgumentError('give exactly one of --user or --group');
+  }
+  const groups = membershipOf(core).groups;
+  const parent = await groups.resolve(groupRef);
+
+  if (options.user !== undefined) {
+    const userId = (await core.users.resolve(options.user)).id;
+    return change === 'add' ? groups.addUser(parent.id, userId) : groups.removeUser(parent.id, userId);
+  }
+  const childId = (await groups.resolve(options.group as string)).id;
+  return change === 'add' ? groups.addSubgroup(parent.id, childId) : groups.removeSubgroup(parent.id, childId);
 }

@@ -1,39 +1,16 @@
 import 'reflect-metadata';
-import { createServer, type Server } from 'node:http';
-import type { AddressInfo } from 'node:net';
 import anyTest, { type TestFn } from 'ava';
-import pino from 'pino';
-import { identityDependencies } from '../src/admin/identity.js';
-import { createApp } from '../src/app.js';
-import { API, createFile, send, startTestWorker, type TestWorker } from './helpers.js';
+import { API, createFile, send, type TestWorker } from './helpers.js';
+import { PANEL, startAdminWorker, stopAdminWorker, type AdminContext } from './support/admin-worker.js';
 
-interface Context {
-  worker: TestWorker;
-  /** The same worker's store behind an app that also serves the admin API. */
-  admin: TestWorker;
-  server: Server;
-}
-
-const test = anyTest as TestFn<Context>;
-const PANEL = '/api/v3/onepanel/provider';
+const test = anyTest as TestFn<AdminContext>;
 
 test.beforeEach(async (t) => {
-  const worker = await startTestWorker();
-  const { core } = worker;
-  const app = createApp({
-    lfs: core.lfs, users: core.users, tokens: core.tokens, logger: pino({ level: 'silent' }),
-    provider: { providerId: 'test-provider', name: 'test', domain: '127.0.0.1', version: '0.1.0' },
-    admin: { storages: core.storages, spaces: core.spaces, importer: core.importer, identity: identityDependencies(core) },
-  });
-  const server = createServer(app.callback());
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  t.context = { worker, server, admin: { ...worker, port: (server.address() as AddressInfo).port } };
+  t.context = await startAdminWorker();
 });
 
 test.afterEach.always(async (t) => {
-  t.context.server.closeAllConnections();
-  await new Promise<void>((resolve) => t.context.server.close(() => resolve()));
-  await t.context.worker.close();
+  await stopAdminWorker(t.context);
 });
 
 function post(worker: TestWorker, path: string, body: unknown, token?: string) {
