@@ -1,42 +1,27 @@
-import { mkdir, mkdtemp, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { mkdir } from 'node:fs/promises';
 import path from 'node:path';
 import test from 'ava';
 import { coversAll, OpError, QosExpressionError, transferStatus, type Core, type Identity, type QosStatus, type SpaceInfo } from '@op-worker/core';
-import { posixPlugin } from '@op-worker/plugin-posix';
-import { s3Plugin } from '@op-worker/plugin-s3';
 import { readAll, streamOf } from '../src/fixture.js';
-import { startS3, type StorageServer } from '../src/servers/storages.js';
-import { openTestCore, waitForTransferEnd } from './transfers-fixture.js';
+import { openPosixAndS3, posixAndS3Space as createPosixAndS3Space, type PosixAndS3 } from './posix-s3-fixture.js';
+import { waitForTransferEnd } from './transfers-fixture.js';
 
 const owner: Identity = { userId: 'alice', isAdmin: false };
-let s3: StorageServer;
+let fixture: PosixAndS3;
 let core: Core;
-let workDir: string;
 
 test.before(async () => {
-  workDir = await mkdtemp(path.join(tmpdir(), 'op-qos-'));
-  s3 = await startS3();
-  core = await openTestCore(workDir, [posixPlugin, s3Plugin]);
-  core.jobs.start();
+  fixture = await openPosixAndS3('op-qos-');
+  core = fixture.core;
 });
 
 test.after.always(async () => {
-  await core?.close();
-  await s3?.stop();
-  await rm(workDir, { recursive: true, force: true });
+  await fixture?.close();
 });
 
-/** Create a space on a POSIX storage (taking new data) and an S3 bucket. */
-async function posixAndS3Space(name: string): Promise<{ space: SpaceInfo; posix: string; s3: string }> {
-  const mountPoint = path.join(workDir, `${name}-posix`);
-  await mkdir(mountPoint);
-  const posix = await core.storages.add({ name: `${name}-posix`, type: 'posix', config: { mountPoint }, qosParameters: { storageType: 'posix', geo: 'PL' } });
-  const bucket = await core.storages.add({ name: `${name}-s3`, type: 's3', config: await s3.newStorage(name), qosParameters: { storageType: 's3', geo: 'DE', speed: '50' } });
-  const created = await core.spaces.create({ name, ownerUserId: owner.userId });
-  await core.spaces.support({ spaceId: created.spaceId, storageId: posix.storageId });
-  const space = await core.spaces.support({ spaceId: created.spaceId, storageId: bucket.storageId });
-  return { space, posix: posix.storageId, s3: bucket.storageId };
+/** Create a space on a new POSIX storage (taking new data) and a new S3 bucket. */
+function posixAndS3Space(name: string): Promise<{ space: SpaceInfo; posix: string; s3: string }> {
+  return createPosixAndS3Space(fixture, owner, name, { posix: { storageType: 'posix', geo: 'PL' }, s3: { storageType: 's3', geo: 'DE', speed: '50' } });
 }
 
 async function waitForStatus(qosRequirementId: string, expected: QosStatus, timeoutMs = 50_000): Promise<QosStatus> {
@@ -101,7 +86,7 @@ test('impossible requirement becomes fulfilled after a matching storage', async 
   t.is((await core.qos.get(owner, requirement.qosRequirementId)).status, 'impossible');
   t.is((await core.qos.summary(owner, file.fileId)).status, 'impossible');
 
-  const mountPoint = path.join(workDir, 'tape');
+  const mountPoint = path.join(fixture.workDir, 'tape');
   await mkdir(mountPoint);
   const tape = await core.storages.add({ name: 'tape', type: 'posix', config: { mountPoint }, qosParameters: { storageType: 'tape' } });
   await core.spaces.support({ spaceId: space.spaceId, storageId: tape.storageId });

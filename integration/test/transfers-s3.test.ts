@@ -1,44 +1,27 @@
 import { createHash, randomBytes } from 'node:crypto';
-import { mkdir, mkdtemp, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
-import path from 'node:path';
 import test from 'ava';
 import { coversAll, transferStatus, type Core, type FileDistribution, type Identity, type SpaceInfo } from '@op-worker/core';
-import { posixPlugin } from '@op-worker/plugin-posix';
-import { s3Plugin } from '@op-worker/plugin-s3';
 import { readAll, streamOf } from '../src/fixture.js';
-import { startS3, type StorageServer } from '../src/servers/storages.js';
+import { openPosixAndS3, posixAndS3Space as createPosixAndS3Space, type PosixAndS3 } from './posix-s3-fixture.js';
 import { splitReplicas } from './split-reads-fixture.js';
-import { openTestCore, TEST_CHUNK, waitForTransferEnd } from './transfers-fixture.js';
+import { TEST_CHUNK, waitForTransferEnd } from './transfers-fixture.js';
 
 const owner: Identity = { userId: 'alice', isAdmin: false };
-let s3: StorageServer;
+let fixture: PosixAndS3;
 let core: Core;
-let workDir: string;
 
 test.before(async () => {
-  workDir = await mkdtemp(path.join(tmpdir(), 'op-transfers-s3-'));
-  s3 = await startS3();
-  core = await openTestCore(workDir, [posixPlugin, s3Plugin]);
-  core.jobs.start();
+  fixture = await openPosixAndS3('op-transfers-s3-');
+  core = fixture.core;
 });
 
 test.after.always(async () => {
-  await core?.close();
-  await s3?.stop();
-  await rm(workDir, { recursive: true, force: true });
+  await fixture?.close();
 });
 
-/** A space whose new data goes to POSIX, also supported by an S3 bucket. */
-async function posixAndS3Space(name: string): Promise<{ space: SpaceInfo; posix: string; s3: string }> {
-  const mountPoint = path.join(workDir, name);
-  await mkdir(mountPoint);
-  const posix = await core.storages.add({ name: `${name}-posix`, type: 'posix', config: { mountPoint } });
-  const bucket = await core.storages.add({ name: `${name}-s3`, type: 's3', config: await s3.newStorage(name) });
-  const created = await core.spaces.create({ name, ownerUserId: owner.userId });
-  await core.spaces.support({ spaceId: created.spaceId, storageId: posix.storageId });
-  const space = await core.spaces.support({ spaceId: created.spaceId, storageId: bucket.storageId });
-  return { space, posix: posix.storageId, s3: bucket.storageId };
+/** Create a space on a new POSIX storage (taking new data) and a new S3 bucket. */
+function posixAndS3Space(name: string): Promise<{ space: SpaceInfo; posix: string; s3: string }> {
+  return createPosixAndS3Space(fixture, owner, name);
 }
 
 function sha256(data: Buffer): string {
