@@ -7,13 +7,11 @@
  *
  *   npx tsc -b bench/tsconfig.extra.json && node bench/dist/extra/cdmi.js [--mib 1024] [--rounds 2] [--update BENCHMARKS.md]
  */
-import { mkdtemp, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { rm } from 'node:fs/promises';
 import path from 'node:path';
 import { Readable, Transform } from 'node:stream';
-import { parseArgs } from 'node:util';
 import { startWorkerProcess, type WorkerProcess } from '@op-worker/integration-tests/dist/src/servers/worker.js';
-import { expectStatus, fileStream, fixed, load1, median, MiB, rate, REST, timedDownload, timedUpload, updateSection, writeFixture } from './common.js';
+import { benchFolder, sizeOptions, expectStatus, fileStream, fixed, load1, median, MiB, rate, REST, timedDownload, timedUpload, updateSection, writeFixture } from './common.js';
 
 const SECTION_START = '<!-- cdmi-benchmark:start (written by bench/extra/cdmi.ts) -->';
 const SECTION_END = '<!-- cdmi-benchmark:end -->';
@@ -32,10 +30,8 @@ interface Sample {
 }
 
 async function main(): Promise<void> {
-  const { values } = parseArgs({ options: { mib: { type: 'string', default: '1024' }, rounds: { type: 'string', default: '2' }, update: { type: 'string' } } });
-  const size = Number(values.mib) * MiB;
-  const rounds = Number(values.rounds);
-  const root = await mkdtemp(path.join(process.env['OP_BENCH_TMPDIR'] ?? tmpdir(), 'op-bench-cdmi-'));
+  const { size, rounds, update } = sizeOptions({ mib: 1024, rounds: 2 });
+  const root = await benchFolder('cdmi');
   let worker: WorkerProcess | undefined;
   const loadAtStart = load1();
 
@@ -57,7 +53,7 @@ async function main(): Promise<void> {
 
     const section = report(samples, size, rounds, loadAtStart, load1());
     console.log(section);
-    if (values.update !== undefined) updateSection(values.update, SECTION_START, SECTION_END, section);
+    if (update !== undefined) updateSection(update, SECTION_START, SECTION_END, section);
   } finally {
     await worker?.stop();
     await rm(root, { recursive: true, force: true });

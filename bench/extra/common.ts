@@ -1,17 +1,40 @@
 /**
- * Pieces shared by the extra benchmarks (`plugins.ts`, `cdmi.ts`, `workers.ts`): timed
- * HTTP transfers that stream, the fixture file, medians, the load average, and the
- * replacement of one marked section of BENCHMARKS.md.
+ * Pieces shared by the extra benchmarks (`plugins.ts`, `cdmi.ts`, `replication.ts`,
+ * `workers.ts`): command-line options, the temporary folder, timed HTTP transfers that
+ * stream, the fixture file, medians, the load average, and the replacement of one
+ * marked section of BENCHMARKS.md.
  */
 import { execFileSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { createReadStream } from 'node:fs';
-import { open, readFile, writeFile } from 'node:fs/promises';
+import { mkdtemp, open, readFile, writeFile } from 'node:fs/promises';
 import { request } from 'node:http';
-import { loadavg } from 'node:os';
+import { loadavg, tmpdir } from 'node:os';
+import path from 'node:path';
+import { parseArgs } from 'node:util';
 import { Readable } from 'node:stream';
 
 export const MiB = 1024 * 1024;
+
+/** Options of the benchmarks that move one file: its size in MiB, the rounds, and the report to update. */
+export interface SizeOptions {
+  size: number;
+  rounds: number;
+  update?: string;
+}
+
+/** Parse `--mib N --rounds N [--update FILE]` with the given defaults. */
+export function sizeOptions(defaults: { mib: number; rounds: number }): SizeOptions {
+  const { values } = parseArgs({
+    options: { mib: { type: 'string', default: String(defaults.mib) }, rounds: { type: 'string', default: String(defaults.rounds) }, update: { type: 'string' } },
+  });
+  return { size: Number(values.mib) * MiB, rounds: Number(values.rounds), ...(values.update === undefined ? {} : { update: values.update }) };
+}
+
+/** Create the benchmark's temporary folder in `OP_BENCH_TMPDIR`, or the system's when it is unset. */
+export function benchFolder(name: string): Promise<string> {
+  return mkdtemp(path.join(process.env['OP_BENCH_TMPDIR'] ?? tmpdir(), `op-bench-${name}-`));
+}
 export const GB = 1e9;
 export const REST = '/api/v3/oneprovider';
 

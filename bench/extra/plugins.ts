@@ -7,19 +7,17 @@
  *
  *   npx tsc -b bench/tsconfig.extra.json && node bench/dist/extra/plugins.js [--mib 256] [--rounds 2] [--update BENCHMARKS.md]
  */
-import { mkdir, mkdtemp, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { mkdir, rm } from 'node:fs/promises';
 import path from 'node:path';
 import { pipeline } from 'node:stream/promises';
 import { createWriteStream } from 'node:fs';
-import { parseArgs } from 'node:util';
 import { DeleteObjectCommand, GetObjectCommand, S3Client } from '@aws-sdk/client-s3';
 import { Upload } from '@aws-sdk/lib-storage';
 import { BlobServiceClient, StorageSharedKeyCredential } from '@azure/storage-blob';
 import SftpClient from 'ssh2-sftp-client';
 import { startAzure, startS3, startSftp, type StorageOptions, type StorageServer } from '@op-worker/integration-tests/dist/src/servers/storages.js';
 import { cliJson, startWorkerProcess, type WorkerProcess } from '@op-worker/integration-tests/dist/src/servers/worker.js';
-import { drain, expectStatus, fileStream, fixed, load1, median, MiB, rate, REST, timed, timedDownload, timedUpload, updateSection, writeFixture, type Timed } from './common.js';
+import { benchFolder, sizeOptions, drain, expectStatus, fileStream, fixed, load1, median, MiB, rate, REST, timed, timedDownload, timedUpload, updateSection, writeFixture, type Timed } from './common.js';
 
 const SECTION_START = '<!-- plugins-benchmark:start (written by bench/extra/plugins.ts) -->';
 const SECTION_END = '<!-- plugins-benchmark:end -->';
@@ -49,10 +47,8 @@ interface Sample {
 }
 
 async function main(): Promise<void> {
-  const { values } = parseArgs({ options: { mib: { type: 'string', default: '256' }, rounds: { type: 'string', default: '2' }, update: { type: 'string' } } });
-  const size = Number(values.mib) * MiB;
-  const rounds = Number(values.rounds);
-  const root = await mkdtemp(path.join(process.env['OP_BENCH_TMPDIR'] ?? tmpdir(), 'op-bench-plugins-'));
+  const { size, rounds, update } = sizeOptions({ mib: 256, rounds: 2 });
+  const root = await benchFolder('plugins');
   const servers: StorageServer[] = [];
   let worker: WorkerProcess | undefined;
   const clients = new Map<PluginType, DirectClient>();
@@ -80,7 +76,7 @@ async function main(): Promise<void> {
 
     const section = report(samples, size, rounds, loadAtStart, load1());
     console.log(section);
-    if (values.update !== undefined) updateSection(values.update, SECTION_START, SECTION_END, section);
+    if (update !== undefined) updateSection(update, SECTION_START, SECTION_END, section);
   } finally {
     for (const client of clients.values()) await client.close().catch(() => undefined);
     await worker?.stop();

@@ -7,16 +7,14 @@
  *
  *   npx tsc -b bench/tsconfig.extra.json && node bench/dist/extra/replication.js [--mib 256] [--rounds 2] [--update BENCHMARKS.md]
  */
-import { mkdtemp, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { rm } from 'node:fs/promises';
 import path from 'node:path';
-import { parseArgs } from 'node:util';
 import { DeleteObjectCommand, S3Client } from '@aws-sdk/client-s3';
 import { Upload } from '@aws-sdk/lib-storage';
 import SftpClient from 'ssh2-sftp-client';
 import { startS3, startSftp, type StorageOptions, type StorageServer } from '@op-worker/integration-tests/dist/src/servers/storages.js';
 import { cliJson, startWorkerProcess, type WorkerProcess } from '@op-worker/integration-tests/dist/src/servers/worker.js';
-import { expectStatus, fileStream, fixed, load1, median, MiB, rate, REST, secondsSince, timed, timedUpload, updateSection, writeFixture, type Timed } from './common.js';
+import { benchFolder, sizeOptions, expectStatus, fileStream, fixed, load1, median, MiB, rate, REST, secondsSince, timed, timedUpload, updateSection, writeFixture, type Timed } from './common.js';
 
 const SECTION_START = '<!-- replication-benchmark:start (written by bench/extra/replication.ts) -->';
 const SECTION_END = '<!-- replication-benchmark:end -->';
@@ -59,10 +57,8 @@ interface Setup {
 }
 
 async function main(): Promise<void> {
-  const { values } = parseArgs({ options: { mib: { type: 'string', default: '256' }, rounds: { type: 'string', default: '2' }, update: { type: 'string' } } });
-  const size = Number(values.mib) * MiB;
-  const rounds = Number(values.rounds);
-  const root = await mkdtemp(path.join(process.env['OP_BENCH_TMPDIR'] ?? tmpdir(), 'op-bench-replication-'));
+  const { size, rounds, update } = sizeOptions({ mib: 256, rounds: 2 });
+  const root = await benchFolder('replication');
   const servers: StorageServer[] = [];
   let worker: WorkerProcess | undefined;
   const clients = new Map<Target, DirectClient>();
@@ -91,7 +87,7 @@ async function main(): Promise<void> {
 
     const section = report(samples, size, rounds, loadAtStart, load1());
     console.log(section);
-    if (values.update !== undefined) updateSection(values.update, SECTION_START, SECTION_END, section);
+    if (update !== undefined) updateSection(update, SECTION_START, SECTION_END, section);
   } finally {
     for (const client of clients.values()) await client.close().catch(() => undefined);
     await worker?.stop();

@@ -9,13 +9,12 @@
  */
 import { spawn, execFile, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { rm, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import { parseArgs } from 'node:util';
-import { expectStatus, fixed, load1, median, REST, waitForToken, updateSection } from './common.js';
+import { benchFolder, expectStatus, fixed, load1, median, REST, waitForToken, updateSection } from './common.js';
 
 const execFileAsync = promisify(execFile);
 
@@ -54,7 +53,7 @@ async function main(): Promise<void> {
   const { values } = parseArgs({ options: { rounds: { type: 'string', default: '3' }, seconds: { type: 'string', default: '8' }, update: { type: 'string' } } });
   const rounds = Number(values.rounds);
   const seconds = Number(values.seconds);
-  const root = await mkdtemp(path.join(process.env['OP_BENCH_TMPDIR'] ?? tmpdir(), 'op-bench-workers-'));
+  const root = await benchFolder('workers');
   const dataDir = path.join(root, 'data');
   const loadAtStart = load1();
   let manager: Manager | undefined;
