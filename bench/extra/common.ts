@@ -16,7 +16,7 @@ import { Readable } from 'node:stream';
 
 export const MiB = 1024 * 1024;
 
-/** Options of the benchmarks that move one file: its size in MiB, the rounds, and the report to update. */
+/** Options of the benchmarks that move one file: its size in bytes (given in MiB), the rounds, and the report to update. */
 export interface SizeOptions {
   size: number;
   rounds: number;

@@ -2,9 +2,9 @@ import { COLLECTIONS, decodeFileId, locationKey, updateDocument, type Core, type
 import { streamOf } from '../src/fixture.js';
 
 /**
- * Leave a file's bytes split between two storages that both hold a full copy: `first`
- * keeps `[0, split)` and `second` keeps `[split, size)` in their file locations, and the
- * bytes each storage no longer records are overwritten with `#` on the storage itself.
+ * Leave a file's bytes split between two storages that both have a full copy. In their
+ * file locations `first` keeps `[0, split)` and `second` keeps `[split, size)`. The bytes
+ * each storage no longer records are overwritten with `#` on the storage itself.
  * Only a read that takes each range from the storage recording it returns the content.
  */
 export async function splitReplicas(core: Core, fileId: string, size: number, split: number, first: string, second: string): Promise<void> {

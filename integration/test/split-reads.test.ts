@@ -17,7 +17,7 @@ test.after.always(async () => {
   await Promise.all(fixtures.map((fixture) => fixture.dispose()));
 });
 
-/** A file on both POSIX storages, recorded as split at `split` between them. */
+/** Create a file on both POSIX storages, recorded as split at `split` between them. */
 async function splitFile(fixture: TwoStorages, content: Buffer, split: number): Promise<string> {
   const { core, owner, space, first, second } = fixture;
   const file = await core.lfs.create(owner, space.dirId, `split-${split}`, { type: 'REG', content: streamOf(content) });

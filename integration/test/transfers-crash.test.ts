@@ -78,7 +78,7 @@ interface TwoStorageWorker {
 
 /**
  * Start the worker and, for an SFTP target, sshd. Teardowns stop them and then remove
- * the test's storages, so the disk holds one test's gigabytes at a time.
+ * the test's storages, so the disk has one test's gigabytes at a time.
  */
 async function startTwoStorageWorker(t: ExecutionContext<Context>, label: string, targetType: TargetType = 'posix'): Promise<TwoStorageWorker> {
   const dataDir = path.join(t.context.root, `${label}-data`);

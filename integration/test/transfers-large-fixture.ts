@@ -9,9 +9,9 @@ import pino from 'pino';
 import { REST, send, type WorkerProcess } from '../src/servers/worker.js';
 
 /**
- * Helpers for transfer tests on GiB files with the real worker binary: a seeded file
- * written and hashed as a stream, REST calls for transfers and distribution, and
- * downloads hashed as they arrive, so no test keeps a whole file in memory.
+ * Helpers for transfer tests on GiB files with the real worker binary. A seeded file is
+ * written and hashed as a stream, and downloads are hashed as they arrive, so no test
+ * keeps a whole file in memory. REST calls for transfers and distribution are here too.
  */
 
 export const MiB = 1024 * 1024;

@@ -34,7 +34,7 @@ function storageOf(distribution: FileDistribution, storageId: string): FileDistr
   return entry;
 }
 
-/** The bytes an S3 replica holds, read from the bucket directly. */
+/** Read the bytes of an S3 replica from the bucket directly. */
 async function bucketContent(fileId: string, storageId: string): Promise<Buffer> {
   const target = storageOf(await core.lfs.getDistribution(owner, fileId), storageId);
   const helper = await core.storages.helper(storageId);

@@ -184,8 +184,8 @@ export class TokenService {
     const expected = createHmac('sha256', key ?? UNKNOWN_KEY).update(body).digest();
     const signatureMatches = signature.length === SIGNATURE_BYTES && timingSafeEqual(signature, expected);
     // The key id is readable by anyone holding the token, so naming it reveals nothing
-    // about the signature. A retired key is deleted, so such a token cannot be distinguished
-    // from a forged one that names a made-up key: the message says both.
+    // about the signature. A retired key is deleted, and then such a token cannot be told
+    // apart from a forged one that names a made-up key. The message names both causes.
     if (keyId !== undefined && key === undefined) {
       throw unauthorized('badToken', `access token names signing key "${keyId}", which is retired or unknown; request a new token`);
     }

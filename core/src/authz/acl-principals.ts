@@ -12,7 +12,7 @@ const SPECIAL_PRINCIPALS: ReadonlySet<string> = new Set(['OWNER@', 'GROUP@', 'EV
 
 /**
  * Check an ACL before it is stored and resolve its principals to ids. An identifier
- * may be a user or group id or name; a name becomes the id, and an identifier that is
+ * may be a user or group id or name. A name becomes the id, and an identifier that is
  * no user but a group gets the `IDENTIFIER_GROUP` flag. Throws `badValue` (key
  * `cdmi_acl`) for an entry that is not an ACE, an unknown ACE type, or an identifier
  * that names no user or group, because such an entry would never match anyone.

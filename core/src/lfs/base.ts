@@ -312,19 +312,6 @@ export abstract class LfsBase {
     return this.placement(file, support);
   }
 
-  /** Find a storage that contains `[offset, offset + length)` of the file. */
-  protected async readablePlacement(file: ResolvedFile, offset: number, length: number): Promise<Placement> {
-    for (const support of file.space.supports) {
-      const location = await this.store.get<FileLocationDoc>(COLLECTIONS.location, locationKey(file.doc.uuid, support.storageId));
-      if (!location) continue;
-      const covered = location.value.blocks.some(([start, size]) => start <= offset && start + size >= offset + length);
-      if (covered) return this.placement(file, support);
-    }
-    throw new OpError('unavailable', `no storage holds bytes ${offset}-${offset + length - 1} of "${file.doc.name}"`, {
-      fileId: encodeFileId({ fileUuid: file.doc.uuid, spaceId: file.doc.spaceId }),
-    });
-  }
-
   /**
    * Find where a file's data is, or goes, on one storage of its space. `location` is the
    * file's location record on that storage when the caller has read it in this operation.

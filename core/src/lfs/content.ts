@@ -52,7 +52,7 @@ export abstract class LfsContent extends LfsBase {
   }
 
   /**
-   * Choose which storages serve a range: one storage when one holds it all (the first
+   * Choose which storages serve a range: one storage when one has all of it (the first
    * such in the order of the space's supports), else consecutive pieces from several.
    * Returns the pieces and the location records they were planned from, read in one batch.
    */
@@ -76,7 +76,7 @@ export abstract class LfsContent extends LfsBase {
 
     const plan = planRangePieces(holders, offset, length);
     if (plan.uncoveredAt !== undefined) {
-      throw new OpError('unavailable', `no storage holds byte ${plan.uncoveredAt} of "${file.doc.name}", so bytes ${offset}-${offset + length - 1} cannot be read`, {
+      throw new OpError('unavailable', `no storage is recorded to have byte ${plan.uncoveredAt} of "${file.doc.name}", so bytes ${offset}-${offset + length - 1} cannot be read; check the file's distribution`, {
         fileId: encodeFileId({ fileUuid: file.doc.uuid, spaceId: file.doc.spaceId }),
       });
     }

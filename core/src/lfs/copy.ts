@@ -84,7 +84,7 @@ async function copyMetadata(lfs: LogicalFileSystem, who: Identity, sourceId: str
 
 /**
  * Set the copied extended attributes. An ACL entry naming a user or group deleted since
- * it was set matches nobody, and `setXattrs` rejects it with `badValue` naming the
+ * it was set matches no principal, and `setXattrs` rejects it with `badValue` naming the
  * identifier. Such entries are dropped, which leaves the copy's access as the source's.
  */
 async function setXattrsDroppingDeletedPrincipals(lfs: LogicalFileSystem, who: Identity, targetId: string, xattrs: Record<string, JsonValue>): Promise<void> {

@@ -3,7 +3,7 @@ import type { MetadataStore, StoredDocument } from '../metadata/store.js';
 
 /**
  * How long a cached document is used without reading it again, in milliseconds. Writes
- * made through this process's services invalidate their documents at once; a change
+ * made through this process's services invalidate their documents at once. A change
  * made by another worker process or an admin command takes effect here within this
  * time, as a revoked token does (`VERIFICATION_CACHE_MS`).
  */
@@ -21,8 +21,8 @@ interface CacheEntry {
 
 /**
  * Short-lived copies of the documents that every request reads and that change rarely:
- * spaces, space names, storages and space members. Only hot read paths use it; every
- * read-modify-write reads the store itself, so compare-and-set never sees a cached
+ * spaces, space names, storages and space members. Only hot read paths use it. Every
+ * read-modify-write reads the store itself, so compare-and-set never works on a cached
  * version. Services that write these collections call `invalidate` after each write.
  *
  * Documents are deep-frozen: a caller that needs to change one takes a copy.
@@ -61,7 +61,7 @@ export class DocumentCache {
 
 const caches = new WeakMap<MetadataStore, DocumentCache>();
 
-/** The document cache of a store, shared by every service of this process that uses the store. */
+/** Return the document cache of a store, shared by every service of this process that uses the store. */
 export function documentCacheOf(store: MetadataStore): DocumentCache {
   let cache = caches.get(store);
   if (cache === undefined) {

@@ -42,7 +42,7 @@ export function coversAll(blocks: Blocks, size: number): boolean {
   return missingRanges(blocks, size).length === 0;
 }
 
-/** The end of the block that holds byte `offset`, or undefined when none does. */
+/** Return the end of the block that contains byte `offset`, or undefined when none does. */
 export function coveredUntil(blocks: Blocks, offset: number): number | undefined {
   const block = blocks.find(([start, length]) => start <= offset && start + length > offset);
   return block ? block[0] + block[1] : undefined;
@@ -57,7 +57,7 @@ export interface RangePiece {
 
 /**
  * Split `[offset, offset + length)` into pieces, each held by one of `holders` (tried in
- * order). A holder that covers the whole range serves it alone; otherwise each piece goes
+ * order). A holder that covers the whole range serves it alone. Otherwise each piece goes
  * to the holder whose block reaches furthest, so the range needs as few pieces as it can.
  * Returns `uncoveredAt`, the first byte no holder has, when the range cannot be served.
  */

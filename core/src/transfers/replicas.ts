@@ -41,8 +41,8 @@ export type ReplicaProtection = (doc: FileDoc, storageId: string) => Promise<boo
  * How the missing bytes are written depends on the target. Where offset writes are cheap
  * (POSIX, SFTP) they go in chunks of `chunkSize` bytes, each recorded as it lands. Where an
  * offset write rebuilds the object (`write_at_offset_rewrites_object`, S3), a target that
- * holds nothing of the file gets it in one streamed write without an offset, and a target
- * that holds part of it gets each missing range in one offset write.
+ * has nothing of the file gets it in one streamed write without an offset, and a target
+ * that has part of it gets each missing range in one offset write.
  */
 export class ReplicaEngine {
   constructor(
@@ -148,7 +148,7 @@ export class ReplicaEngine {
 
     const plan = planRangePieces(holders, offset, length);
     if (plan.uncoveredAt !== undefined) {
-      throw new OpError('unavailable', `no storage holds byte ${plan.uncoveredAt} of "${doc.name}" to replicate it from`, { fileUuid: doc.uuid });
+      throw new OpError('unavailable', `no storage is recorded to have byte ${plan.uncoveredAt} of "${doc.name}", so it cannot be replicated; check the file's distribution`, { fileUuid: doc.uuid });
     }
     const readPiece = async (piece: RangePiece): Promise<Readable> => {
       const { placement } = await this.placements.replicaPlacement(doc.uuid, piece.storageId);

@@ -238,7 +238,7 @@ async function resolveMember(deps: IdentityDependencies, body: { userId?: string
 
 /**
  * Resolve the member named in a path by id or by name, as in a body. An unknown member is
- * 404, so a removal by name cannot answer 204 while the member stays.
+ * 404, so a removal by name cannot return 204 while the member stays.
  */
 async function memberRef(deps: IdentityDependencies, kind: 'users' | 'groups', memberId: string): Promise<SpaceMemberRef> {
   return resolveMember(deps, kind === 'users' ? { userId: memberId } : { groupId: memberId });

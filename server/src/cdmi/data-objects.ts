@@ -350,7 +350,7 @@ async function collect(bytes: AsyncIterable<Buffer>): Promise<Buffer> {
 /**
  * Non-CDMI PUT: the body is the content; `Content-Range` writes part of the file. The
  * `Content-Type` is recorded as the mimetype of a new object, and of an existing one
- * when `who` may write its metadata; otherwise the stored mimetype stays, because the
+ * when `who` may write its metadata. Otherwise the stored mimetype stays, because the
  * header describes the transfer and most clients send one. A partial upload mark
  * (`X-CDMI-Partial`) needs write-metadata access and is checked before the content.
  */

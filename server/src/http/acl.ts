@@ -77,9 +77,9 @@ export interface RestAce {
 
 /**
  * Parse `metadata.cdmi_acl` from a request; throws 400 `badValue` (key `cdmi_acl`)
- * naming the bad entry. Identifiers stay as given (`<name>#<id>` is split): the file
- * system resolves user and group names to ids when it stores the ACL, and rejects
- * identifiers that name nobody.
+ * naming the bad entry. Identifiers stay as given (`<name>#<id>` is split), because the
+ * file system resolves user and group names to ids when it stores the ACL. It rejects
+ * identifiers that name no user or group.
  */
 export function parseAcl(value: unknown): StoredAce[] {
   if (!Array.isArray(value)) throw aclError('cdmi_acl must be a list of access control entries');

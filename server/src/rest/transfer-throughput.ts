@@ -20,7 +20,7 @@ import type { SpacePrivilegeCheck } from './privileges.js';
  * `GET /transfers/{tid}/throughput_charts`: the bytes and files a transfer replicated, as
  * time series in the shape of Onedata's time-series collections (the one that
  * `/data/{id}/dir_size_stats` uses). The `layout` mode lists the series (`bytes`, `files`)
- * and their metrics (`minute`, `hour`, `day`, `month`, named after the window length); the
+ * and their metrics (`minute`, `hour`, `day`, `month`, named after the window length). The
  * `slice` mode lists windows, newest first. Windows exist only where something was
  * measured, so a missing window means zero.
  */
